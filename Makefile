@@ -1,0 +1,55 @@
+# vmdash: `make run` serves the dashboard, `make test` runs every test.
+# Each target does its own setup and is safe to repeat.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test system venv libvirtd guest lint typecheck pytest bench clean
+
+run: system venv
+	@scripts/ensure-libvirtd || echo "vmdash: libvirtd is not available; the demo host (libvirt's test driver) will be used"
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py vmdash_setup
+	$(PY) manage.py vmdash_run --host $(HOST) --port $(PORT)
+
+test: system venv
+	scripts/ensure-libvirtd
+	scripts/make-test-guest
+	$(MAKE) --no-print-directory lint typecheck pytest
+
+system:
+	@scripts/ensure-system-packages
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+libvirtd:
+	scripts/ensure-libvirtd
+
+guest:
+	scripts/make-test-guest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy vmdash domains networks storage
+
+pytest: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: system venv
+	scripts/ensure-libvirtd
+	$(PY) bench/domain_list.py
+
+clean:
+	rm -rf $(VENV) var

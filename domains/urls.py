@@ -1,0 +1,18 @@
+from django.urls import path
+
+from domains import views
+from vmdash.virt.domains import Op
+
+# Mounted under /hosts/<host>/domains/.
+urlpatterns = [
+    path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
+    path("<str:name>/devices/", views.domain_detail, {"tab": "devices"}, name="domain-devices"),
+    path("<str:name>/xml/", views.domain_detail, {"tab": "xml"}, name="domain-xml"),
+    path("<str:name>/<str:op>/confirm/", views.domain_confirm, name="domain-confirm"),
+    *[
+        path(
+            f"<str:name>/{op.value}/", views.domain_op, {"op": op.value}, name=f"domain-{op.value}"
+        )
+        for op in Op
+    ],
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class VmdashConfig(AppConfig):
+    name = "vmdash"
+    verbose_name = "vmdash"

@@ -1,0 +1,66 @@
+"""What libvirt does not know: hosts to manage and the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from vmdash.virt.refs import HostRef
+
+
+class Host(models.Model):
+    slug = models.SlugField(
+        max_length=50, unique=True, help_text="Short name used in URLs, e.g. 'lab1'."
+    )
+    name = models.CharField(max_length=100, blank=True, help_text="Display name (optional).")
+    uri = models.CharField(
+        "libvirt URI",
+        max_length=500,
+        help_text="e.g. qemu:///system, qemu+ssh://root@lab1/system, qemu+tls://lab1/system",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled host is kept but not contacted or shown in lists."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name or self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("host-detail", args=[self.slug])
+
+    @property
+    def ref(self) -> HostRef:
+        return HostRef(slug=self.slug, uri=self.uri, name=self.name)
+
+
+class AuditEntry(models.Model):
+    class Outcome(models.TextChoices):
+        OK = "ok", "succeeded"
+        ERROR = "error", "failed"
+        DENIED = "denied", "denied"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    username = models.CharField(max_length=150, blank=True)
+    host = models.CharField(max_length=50, blank=True)
+    object_type = models.CharField(max_length=30, blank=True)
+    object_name = models.CharField(max_length=255, blank=True)
+    object_uuid = models.CharField(max_length=36, blank=True)
+    action = models.CharField(max_length=50)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_name}"

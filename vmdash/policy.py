@@ -1,0 +1,63 @@
+"""The access policy: who may do what to which object. Every door asks here.
+
+Today: staff may do everything; other users see nothing. Roles per host and
+per VM plug in here later without touching the views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Protocol, TypeVar
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from vmdash.virt.refs import DomainRef, HostRef
+
+
+class Action(StrEnum):
+    VIEW = "view"  # see that it exists and its state
+    OPERATE = "operate"  # lifecycle: start, stop, pause, ...
+    CONSOLE = "console"  # open its graphical or serial console
+    CONSOLE_VIEW_ONLY = "console-view"  # watch its console without input
+    DELETE = "delete"
+    MANAGE_HOSTS = "manage-hosts"  # add, edit, remove hosts
+    AUDIT = "audit"  # read the audit trail
+
+
+Ref = HostRef | DomainRef | None
+
+
+class _User(Protocol):
+    @property
+    def is_authenticated(self) -> bool: ...
+    @property
+    def is_active(self) -> bool: ...
+    @property
+    def is_staff(self) -> bool: ...
+
+
+def can(user: _User, action: Action, ref: Ref = None) -> bool:
+    """May `user` do `action` on `ref` (None: the site as a whole)?"""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return bool(user.is_staff)
+
+
+R = TypeVar("R", HostRef, DomainRef)
+
+
+def visible(user: _User, refs: Iterable[R]) -> list[R]:
+    """The refs `user` may see, for lists."""
+    return [r for r in refs if can(user, Action.VIEW, r)]
+
+
+def require(user: _User, action: Action, ref: Ref = None) -> None:
+    """404 for what the user may not even see; 403 for what they see but may not do."""
+    if action != Action.VIEW and can(user, Action.VIEW, ref):
+        if not can(user, action, ref):
+            raise PermissionDenied(f"You may not {action} this.")
+        return
+    if not can(user, action, ref):
+        raise Http404("No such object, or you may not see it.")

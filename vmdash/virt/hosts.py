@@ -1,0 +1,133 @@
+"""Hypervisor hosts: what they are and how busy they are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import libvirt
+
+from vmdash.virt import xml
+from vmdash.virt.connection import pool
+from vmdash.virt.domains import state_counts
+from vmdash.virt.enums import DomainState
+from vmdash.virt.errors import HostUnavailable, VirtError
+from vmdash.virt.refs import HostRef
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostname: str
+    hypervisor: str
+    hypervisor_version: str
+    libvirt_version: str
+    arch: str
+    cpu_model: str
+    cpus: int
+    mhz: int
+    sockets: int
+    cores: int
+    threads: int
+    memory_bytes: int
+    free_memory_bytes: int
+    counts: dict[DomainState, int]
+
+    @property
+    def vm_total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def running(self) -> int:
+        return sum(n for s, n in self.counts.items() if s.is_active)
+
+    @property
+    def used_memory_percent(self) -> int:
+        if not self.memory_bytes:
+            return 0
+        return round(100 * (self.memory_bytes - self.free_memory_bytes) / self.memory_bytes)
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def host_info(host: HostRef) -> HostInfo:
+    """virConnectGetInfo, GetVersion, GetLibVersion, GetCapabilities,
+    NodeGetFreeMemory and the VM counts; raises HostUnavailable."""
+
+    def read(conn: libvirt.virConnect) -> HostInfo:
+        arch, mem_mib, cpus, mhz, _nodes, sockets, cores, threads = conn.getInfo()
+        caps = xml.parse(conn.getCapabilities())
+        try:
+            free = int(conn.getFreeMemory())
+        except libvirt.libvirtError:
+            free = 0
+        return HostInfo(
+            hostname=str(conn.getHostname()),
+            hypervisor=str(conn.getType()),
+            hypervisor_version=_version(int(conn.getVersion())),
+            libvirt_version=_version(int(conn.getLibVersion())),
+            arch=str(arch),
+            cpu_model=xml.text(caps, "host/cpu/model"),
+            cpus=int(cpus),
+            mhz=int(mhz),
+            sockets=int(sockets),
+            cores=int(cores),
+            threads=int(threads),
+            memory_bytes=int(mem_mib) * 1024 * 1024,
+            free_memory_bytes=free,
+            counts={},
+        )
+
+    info = pool().call(host.uri, read, f"Cannot read host '{host.label}'")
+    return HostInfo(**{**info.__dict__, "counts": state_counts(host)})
+
+
+@dataclass(frozen=True)
+class PerHost(Generic[T]):
+    """The outcome of asking one host: a value or the error to show."""
+
+    host: HostRef
+    value: T | None
+    error: VirtError | None
+
+
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="vmdash-host")
+    return _executor
+
+
+def each_host(
+    hosts: Iterable[HostRef], fn: Callable[[HostRef], T], timeout: float
+) -> list[PerHost[T]]:
+    """Ask every host at once; a host slower than `timeout` seconds or down
+    becomes an error entry and never delays the others beyond the timeout."""
+    hosts = list(hosts)
+    if len(hosts) == 1:
+        return [_one(hosts[0], fn)]
+    futures = [(h, _pool_executor().submit(_one, h, fn)) for h in hosts]
+    out: list[PerHost[T]] = []
+    for host, fut in futures:
+        try:
+            out.append(fut.result(timeout=timeout))
+        except FutureTimeout:
+            msg = f"Host '{host.label}' did not answer within {timeout:g} s."
+            out.append(PerHost(host, None, HostUnavailable(msg)))
+    return out
+
+
+def _one(host: HostRef, fn: Callable[[HostRef], T]) -> PerHost[T]:
+    try:
+        return PerHost(host, fn(host), None)
+    except VirtError as err:
+        return PerHost(host, None, err)
