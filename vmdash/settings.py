@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import django_stubs_ext
+
 from vmdash.env import envbool, envint, envlist, envstr, secret_key
+
+django_stubs_ext.monkeypatch()  # lets ModelAdmin[Host] and friends work at run time
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("VMDASH_DATA_DIR", str(BASE_DIR / "var"))).resolve()
