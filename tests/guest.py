@@ -107,6 +107,7 @@ def guest_domain_xml(
     memory_mib: int = 128,
     title: str | None = None,
     description: str | None = None,
+    serial_log: Path | None = None,
 ) -> str:
     """Domain XML for the test guest (direct kernel boot, no disks, no NICs).
 
@@ -140,6 +141,10 @@ def guest_domain_xml(
     devices = _sub(dom, "devices")
     if serial:
         ser = _sub(devices, "serial", type="pty")
+        if serial_log is not None:
+            # virtlogd copies everything the guest writes to ttyS0 into this
+            # file, so tests can wait for the banner without opening a console.
+            _sub(ser, "log", file=str(serial_log), append="off")
         _sub(ser, "target", port="0")
         con = _sub(devices, "console", type="pty")
         _sub(con, "target", type="serial", port="0")

@@ -1,0 +1,125 @@
+"""A real vmdash server (Daphne, as `make run` starts it) and Debian's chromium.
+
+The server runs in its own process with its own SQLite database, on the real
+libvirtd. Nothing here skips: a missing chromium or libvirtd fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ADMIN = ("admin", "browser-admin-pw-1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    def manage(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, system_conn: object) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("vmdash-server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "VMDASH_DATA_DIR": str(data),
+        "VMDASH_HOSTS": "local=qemu:///system",
+        "VMDASH_ADMIN_USER": ADMIN[0],
+        "VMDASH_ADMIN_PASSWORD": ADMIN[1],
+        "DJANGO_SETTINGS_MODULE": "vmdash.settings",
+    }
+    srv = Server(f"http://127.0.0.1:{port}", env, data / "server.log")
+    srv.manage("migrate", "--noinput", "-v", "0")
+    srv.manage("vmdash_setup")
+    with srv.log.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "vmdash_run", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{srv.url}/accounts/login/", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"vmdash did not start:\n{srv.log.read_text()}", pytrace=False)
+                time.sleep(0.2)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def login(page: Page, url: str, username: str = ADMIN[0], password: str = ADMIN[1]) -> None:
+    page.goto(f"{url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1366, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()

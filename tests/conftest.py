@@ -1,0 +1,78 @@
+"""Fixtures shared by every test: personas, a test-driver host, a fresh pool.
+
+Unit tests run on libvirt's test driver with a private world per test
+(tests/data/testnode.xml). Integration and browser tests use the real
+libvirtd: their fixtures live in tests/realhost.py and fail loudly when it
+does not answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from vmdash.models import Host
+from vmdash.virt.connection import reset_pool
+
+pytest_plugins = ["tests.realhost"]
+
+DATA = Path(__file__).parent / "data"
+TESTNODE_URI = f"test://{DATA / 'testnode.xml'}"
+WEIRD_NAME = 'it\'s <b>& "ünï cödé"'
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connections() -> Iterator[None]:
+    """Every test opens its own connections: a fresh test-driver world."""
+    reset_pool()
+    yield
+    reset_pool()
+
+
+@pytest.fixture
+def testnode_uri() -> str:
+    return TESTNODE_URI
+
+
+@pytest.fixture
+def lab(db: None) -> Host:
+    """An enabled host on the test driver: web1 running, db shut off, one paused."""
+    return Host.objects.create(slug="lab", name="Lab", uri=TESTNODE_URI)
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    """Staff: may do everything."""
+    return User.objects.create_user("alice", password="alice-pw-1", is_staff=True)
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    """A plain user with no grants: sees nothing."""
+    return User.objects.create_user("bob", password="bob-pw-1")
+
+
+@pytest.fixture
+def charlie(db: None) -> User:
+    """A staff account that was deactivated."""
+    return User.objects.create_user(
+        "charlie", password="charlie-pw-1", is_staff=True, is_active=False
+    )
+
+
+@pytest.fixture
+def as_alice(alice: User) -> Client:
+    c = Client()
+    c.force_login(alice)
+    return c
+
+
+@pytest.fixture
+def as_bob(bob: User) -> Client:
+    c = Client()
+    c.force_login(bob)
+    return c

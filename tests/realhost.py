@@ -1,0 +1,159 @@
+"""Fixtures for the real libvirtd (qemu:///system) and the real test guest.
+
+Nothing here skips: if libvirtd does not answer, the test fails and says
+how to start it. Every object made here is named vmdash-t-... and removed;
+leftovers from a crashed run are removed when the session starts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from tests.guest import GUEST_BANNER, ensure_guest, guest_domain_xml, kvm_usable
+
+SYSTEM_URI = "qemu:///system"
+PREFIX = "vmdash-t-"
+SERIAL_LOG_DIR = Path("/var/log/libvirt/qemu")
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    pass
+
+
+def remove_leftovers(conn: libvirt.virConnect) -> None:
+    for dom in conn.listAllDomains():
+        if dom.name().startswith(PREFIX):
+            remove_domain(dom)
+
+
+def remove_domain(dom: libvirt.virDomain) -> None:
+    try:
+        if dom.isActive():
+            dom.destroy()
+    except libvirt.libvirtError:
+        pass
+    try:
+        dom.undefineFlags(
+            libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+        )
+    except libvirt.libvirtError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def system_conn() -> Iterator[libvirt.virConnect]:
+    """A raw libvirt connection to the real libvirtd, to check what vmdash did."""
+    libvirt.registerErrorHandler(_quiet, None)
+    try:
+        conn = libvirt.open(SYSTEM_URI)
+    except libvirt.libvirtError as err:
+        pytest.fail(
+            f"libvirtd does not answer on {SYSTEM_URI} ({err}). "
+            "Start it with scripts/ensure-libvirtd (make test does).",
+            pytrace=False,
+        )
+    remove_leftovers(conn)
+    yield conn
+    try:
+        remove_leftovers(conn)
+        conn.close()
+    except libvirt.libvirtError:
+        pass
+
+
+def fresh_conn() -> libvirt.virConnect:
+    """A new raw connection (after a libvirtd restart the session one is dead)."""
+    return libvirt.open(SYSTEM_URI)
+
+
+@pytest.fixture(scope="session")
+def guest_files() -> Path:
+    return ensure_guest()
+
+
+@dataclass
+class Guest:
+    name: str
+    serial_log: Path
+
+    def dom(self) -> libvirt.virDomain:
+        return fresh_conn().lookupByName(self.name)
+
+    def state(self) -> int:
+        return int(self.dom().state()[0])
+
+    def serial(self) -> str:
+        try:
+            return self.serial_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for_banner(self, timeout: float = 60) -> None:
+        wait_until(lambda: GUEST_BANNER in self.serial(), timeout, f"{self.name} banner")
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@pytest.fixture
+def make_guest(
+    system_conn: libvirt.virConnect, guest_files: Path
+) -> Iterator[Callable[..., Guest]]:
+    """Define (not start) a real test guest; removed after the test."""
+    made: list[str] = []
+
+    def make(suffix: str = "", **kwargs: object) -> Guest:
+        name = f"{PREFIX}{suffix or uuid.uuid4().hex[:8]}"
+        log = SERIAL_LOG_DIR / f"{name}-serial.log"
+        xml = guest_domain_xml(
+            name,
+            kernel=guest_files / "vmlinuz",
+            initrd=guest_files / "initrd.img",
+            domain_type="kvm" if kvm_usable() else "qemu",
+            serial_log=log,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        fresh_conn().defineXML(xml)
+        made.append(name)
+        return Guest(name, log)
+
+    yield make
+    conn = fresh_conn()
+    for name in made:
+        try:
+            remove_domain(conn.lookupByName(name))
+        except libvirt.libvirtError:
+            pass
+        (SERIAL_LOG_DIR / f"{name}-serial.log").unlink(missing_ok=True)
+
+
+def libvirtd_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def stop_libvirtd() -> None:
+    for pid in libvirtd_pids():
+        subprocess.run(["kill", str(pid)], check=False)
+    wait_until(lambda: not libvirtd_pids(), 30, "libvirtd to stop")
+
+
+def start_libvirtd() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run([str(repo / "scripts" / "ensure-libvirtd")], check=True)
