@@ -54,7 +54,14 @@ def visible(user: _User, refs: Iterable[R]) -> list[R]:
 
 
 def require(user: _User, action: Action, ref: Ref = None) -> None:
-    """404 for what the user may not even see; 403 for what they see but may not do."""
+    """404 for what the user may not even see; 403 for what they see but may not do.
+
+    Site-wide actions (ref None: add a host, read the audit) are always 403.
+    """
+    if ref is None:
+        if not can(user, action, None):
+            raise PermissionDenied(f"You may not {action}.")
+        return
     if action != Action.VIEW and can(user, Action.VIEW, ref):
         if not can(user, action, ref):
             raise PermissionDenied(f"You may not {action} this.")

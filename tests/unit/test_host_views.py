@@ -1,0 +1,102 @@
+"""Hosts: overview, list, detail, and managing them from the dashboard."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.conftest import TESTNODE_URI
+from vmdash.models import AuditEntry, Host
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_overview_counts_vms_by_state(as_alice: Client, lab: Host) -> None:
+    page = as_alice.get("/").content.decode()
+    assert "Lab" in page and "connected" in page
+    assert "3 VMs" in page
+
+
+def test_host_detail_shows_versions_cpu_and_memory(as_alice: Client, lab: Host) -> None:
+    page = as_alice.get("/hosts/lab/").content.decode()
+    for text in ("TEST", "libvirt", "i686", "4 (1 socket × 4 cores × 1 thread)", "8 GiB total"):
+        assert text in page, text
+
+
+def test_a_down_host_is_shown_as_unreachable_with_the_error(as_alice: Client, lab: Host) -> None:
+    Host.objects.create(slug="gone", uri="qemu+tcp://127.0.0.1:1/system")
+    for url in ("/", "/hosts/", "/hosts/gone/"):
+        response = as_alice.get(url)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert "unreachable" in page
+        assert "Cannot connect to qemu+tcp://127.0.0.1:1/system" in page
+    assert "3 VMs" in as_alice.get("/").content.decode()  # the lab host still counts
+
+
+def test_an_admin_adds_a_host_that_answers(as_alice: Client, db: None) -> None:
+    response = as_alice.post(
+        "/hosts/add/", {"slug": "lab2", "name": "Lab 2", "uri": TESTNODE_URI, "enabled": "on"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/hosts/lab2/"
+    assert Host.objects.get(slug="lab2").uri == TESTNODE_URI
+    assert AuditEntry.objects.get().action == "host-add"
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("not a uri", "This is not a libvirt URI"),
+        ("qemu+tcp://127.0.0.1:1/system", "Cannot connect to qemu+tcp://127.0.0.1:1/system"),
+        ("nosuchdriver:///x", "Cannot connect to nosuchdriver:///x"),
+    ],
+)
+def test_a_malformed_or_unreachable_uri_is_a_form_error(
+    as_alice: Client, db: None, uri: str, message: str
+) -> None:
+    response = as_alice.post("/hosts/add/", {"slug": "bad", "uri": uri, "enabled": "on"})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Host.objects.exists()
+
+
+def test_an_unreachable_host_may_be_kept_disabled(as_alice: Client, db: None) -> None:
+    response = as_alice.post(
+        "/hosts/add/", {"slug": "later", "uri": "qemu+tcp://127.0.0.1:1/system"}
+    )
+    assert response.status_code == 302
+    assert not Host.objects.get(slug="later").enabled
+
+
+def test_the_slug_add_is_reserved(as_alice: Client, db: None) -> None:
+    response = as_alice.post("/hosts/add/", {"slug": "add", "uri": TESTNODE_URI, "enabled": "on"})
+    assert response.status_code == 400
+    assert not Host.objects.exists()
+
+
+def test_an_admin_edits_disables_and_removes_a_host(as_alice: Client, lab: Host) -> None:
+    response = as_alice.post(
+        "/hosts/lab/edit/", {"slug": "lab", "name": "Renamed", "uri": TESTNODE_URI, "enabled": "on"}
+    )
+    assert response.status_code == 302
+    assert Host.objects.get(slug="lab").name == "Renamed"
+    as_alice.post("/hosts/lab/toggle/")
+    assert not Host.objects.get(slug="lab").enabled
+    assert 'data-name="web1"' not in as_alice.get("/domains/").content.decode()
+    assert "Renamed" in as_alice.get("/hosts/").content.decode()  # listed under Disabled
+    as_alice.post("/hosts/lab/toggle/")
+    assert Host.objects.get(slug="lab").enabled
+    assert "Remove host Renamed?" in as_alice.get("/hosts/lab/delete/").content.decode()
+    assert Host.objects.filter(slug="lab").exists()  # the GET changed nothing
+    as_alice.post("/hosts/lab/delete/")
+    assert not Host.objects.filter(slug="lab").exists()
+    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["host-edit", "host-disable", "host-enable", "host-delete"]
+
+
+def test_the_audit_page_lists_entries_newest_first(as_alice: Client, lab: Host) -> None:
+    as_alice.post("/hosts/lab/domains/db/start/")
+    as_alice.post("/hosts/lab/domains/web1/start/")  # refused: running
+    page = as_alice.get("/audit/").content.decode()
+    assert page.index("it is running") < page.index("11111111-0000-4000-8000-000000000002")
+    assert "failed" in page and "succeeded" in page
