@@ -7,6 +7,7 @@ per VM plug in here later without touching the views.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -38,11 +39,28 @@ class _User(Protocol):
     def is_staff(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class _Who:
+    """What the policy needs to know of a user, read once (request.user is lazy)."""
+
+    active: bool
+    staff: bool
+
+    @classmethod
+    def of(cls, user: _User) -> _Who:
+        active = bool(user.is_authenticated and user.is_active)
+        return cls(active=active, staff=active and bool(user.is_staff))
+
+
+def _decide(who: _Who, action: Action, ref: Ref) -> bool:
+    if not who.active:
+        return False
+    return who.staff
+
+
 def can(user: _User, action: Action, ref: Ref = None) -> bool:
     """May `user` do `action` on `ref` (None: the site as a whole)?"""
-    if not (user.is_authenticated and user.is_active):
-        return False
-    return bool(user.is_staff)
+    return _decide(_Who.of(user), action, ref)
 
 
 R = TypeVar("R", HostRef, DomainRef)
@@ -50,7 +68,8 @@ R = TypeVar("R", HostRef, DomainRef)
 
 def visible(user: _User, refs: Iterable[R]) -> list[R]:
     """The refs `user` may see, for lists."""
-    return [r for r in refs if can(user, Action.VIEW, r)]
+    who = _Who.of(user)
+    return [r for r in refs if _decide(who, Action.VIEW, r)]
 
 
 def require(user: _User, action: Action, ref: Ref = None) -> None:

@@ -270,3 +270,10 @@ class TestActions:
             as_alice.get(reverse("domain-confirm", args=["lab", "db", "explode"])).status_code
             == 404
         )
+
+
+@pytest.mark.parametrize("name", ["web1", WEIRD_NAME, "a b", "x?y#z%", "日本語", "semi;colon=1"])
+def test_the_fast_vm_url_is_the_one_reverse_gives(name: str) -> None:
+    from vmdash.templatetags.vmdash import domain_path
+
+    assert domain_path("lab", name) == reverse("domain-detail", args=["lab", name])
