@@ -78,3 +78,18 @@ def test_a_silent_host_does_not_hold_up_the_others(silent_host: str) -> None:
     assert isinstance(by_host["silent"].error, HostUnavailable)
     assert "did not answer within 1 s" in str(by_host["silent"].error)
     assert by_host["lab"].value is not None and len(by_host["lab"].value) == 3
+
+
+def test_a_silent_host_fails_its_pages_within_the_timeout(
+    silent_host: str, as_alice, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from vmdash.models import Host
+
+    settings.VMDASH_HOST_TIMEOUT = 1
+    Host.objects.create(slug="silent", uri=silent_host)
+    for url, status in [("/hosts/silent/domains/web1/", 503), ("/domains/", 200), ("/", 200)]:
+        started = time.monotonic()
+        response = as_alice.get(url)
+        assert response.status_code == status, url
+        assert time.monotonic() - started < 3, url
+        assert "within 1 s" in response.content.decode(), url

@@ -71,8 +71,9 @@ class _Entry:
 
 
 class ConnectionPool:
-    def __init__(self, reconnect_interval: float = 2.0) -> None:
+    def __init__(self, reconnect_interval: float = 2.0, connect_timeout: float = 5.0) -> None:
         self.reconnect_interval = reconnect_interval
+        self.connect_timeout = connect_timeout
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
 
@@ -81,9 +82,18 @@ class ConnectionPool:
             return self._entries.setdefault(uri, _Entry())
 
     def get(self, uri: str) -> libvirt.virConnect:
-        """The open connection to `uri` (virConnectOpen); raises HostUnavailable."""
+        """The open connection to `uri` (virConnectOpen); raises HostUnavailable.
+
+        A host that does not answer within `connect_timeout` seconds (a
+        silent network, an SSH prompt) fails the caller then; nobody waits
+        longer on it, also not behind another caller's attempt.
+        """
         entry = self._entry(uri)
-        with entry.lock:
+        if not entry.lock.acquire(timeout=self.connect_timeout):
+            raise HostUnavailable(
+                f"Cannot connect to {uri}: no answer within {self.connect_timeout:g} s."
+            )
+        try:
             if entry.conn is not None:
                 return entry.conn
             if entry.error is not None and time.monotonic() - entry.failed_at < (
@@ -92,24 +102,57 @@ class ConnectionPool:
                 raise entry.error
             ensure_event_loop()
             try:
-                conn = libvirt.open(uri)
-            except libvirt.libvirtError as err:
-                entry.failed_at = time.monotonic()
-                entry.error = HostUnavailable(
-                    f"Cannot connect to {uri}: {err.get_error_message() or err}",
-                    code=err.get_error_code(),
-                )
-                raise entry.error from None
+                conn = self._open(uri)
+            except HostUnavailable as err:
+                entry.failed_at, entry.error = time.monotonic(), err
+                raise
             entry.conn, entry.error, entry.generation = conn, None, entry.generation + 1
             generation = entry.generation
+        finally:
+            entry.lock.release()
+        try:
+            conn.registerCloseCallback(self._on_close, (uri, generation))
+            if is_remote(uri):
+                conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError:
+            log.warning("cannot watch the connection to %s for closing", uri)
+        log.info("connected to %s", uri)
+        return conn
+
+    def _open(self, uri: str) -> libvirt.virConnect:
+        """libvirt.open on a helper thread, waited for at most connect_timeout."""
+        done = threading.Event()
+        outcome: dict[str, object] = {}
+
+        def opener() -> None:
             try:
-                conn.registerCloseCallback(self._on_close, (uri, generation))
-                if is_remote(uri):
-                    conn.setKeepAlive(5, 3)
-            except libvirt.libvirtError:
-                log.warning("cannot watch the connection to %s for closing", uri)
-            log.info("connected to %s", uri)
-            return conn
+                outcome["conn"] = libvirt.open(uri)
+            except libvirt.libvirtError as err:
+                outcome["error"] = err
+            done.set()
+
+        threading.Thread(target=opener, name=f"libvirt-open {uri}", daemon=True).start()
+        if not done.wait(self.connect_timeout):
+
+            def close_when_done() -> None:  # the late connection is nobody's
+                done.wait()
+                late = outcome.get("conn")
+                if isinstance(late, libvirt.virConnect):
+                    late.close()
+
+            threading.Thread(target=close_when_done, daemon=True).start()
+            raise HostUnavailable(
+                f"Cannot connect to {uri}: no answer within {self.connect_timeout:g} s."
+            )
+        err = outcome.get("error")
+        if isinstance(err, libvirt.libvirtError):
+            raise HostUnavailable(
+                f"Cannot connect to {uri}: {err.get_error_message() or err}",
+                code=err.get_error_code(),
+            )
+        conn = outcome["conn"]
+        assert isinstance(conn, libvirt.virConnect)
+        return conn
 
     def _on_close(self, _conn: libvirt.virConnect, reason: int, opaque: tuple[str, int]) -> None:
         uri, generation = opaque
@@ -165,7 +208,7 @@ def pool() -> ConnectionPool:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ConnectionPool(_reconnect_interval())
+            _pool = ConnectionPool(*_timings())
         return _pool
 
 
@@ -178,12 +221,16 @@ def reset_pool() -> None:
         old.close_all()
 
 
-def _reconnect_interval() -> float:
+def _timings() -> tuple[float, float]:
+    """(reconnect interval, connect timeout) from Django's settings, if any."""
     from django.conf import settings
 
     if not settings.configured:  # the benchmarks use this package without Django
-        return 2.0
-    return float(getattr(settings, "VMDASH_RECONNECT_INTERVAL", 2))
+        return 2.0, 5.0
+    return (
+        float(getattr(settings, "VMDASH_RECONNECT_INTERVAL", 2)),
+        float(getattr(settings, "VMDASH_HOST_TIMEOUT", 5)),
+    )
 
 
 def probe(uri: str) -> str:

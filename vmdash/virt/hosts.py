@@ -112,9 +112,6 @@ def each_host(
 ) -> list[PerHost[T]]:
     """Ask every host at once; a host slower than `timeout` seconds or down
     becomes an error entry and never delays the others beyond the timeout."""
-    hosts = list(hosts)
-    if len(hosts) == 1:
-        return [_one(hosts[0], fn)]
     futures = [(h, _pool_executor().submit(_one, h, fn)) for h in hosts]
     out: list[PerHost[T]] = []
     for host, fut in futures:
