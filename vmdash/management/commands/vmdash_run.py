@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from daphne.cli import CommandLineInterface
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -18,6 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
         self.stdout.write(f"vmdash: serving http://{host}:{port}/ (Ctrl+C stops)")
-        CommandLineInterface().run(
-            ["-b", host, "-p", str(port), "--proxy-headers", "vmdash.asgi:application"]
-        )
+        argv = ["-b", host, "-p", str(port)]
+        if settings.VMDASH_PROXY_HEADERS:  # only behind a reverse proxy that sets them
+            argv.append("--proxy-headers")
+        CommandLineInterface().run([*argv, "vmdash.asgi:application"])
