@@ -17,6 +17,8 @@ SECRET_KEY = secret_key(DATA_DIR)
 DEBUG = envbool("VMDASH_DEBUG", False)
 ALLOWED_HOSTS = envlist("VMDASH_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("VMDASH_CSRF_TRUSTED_ORIGINS", [])
+# Trust X-Forwarded-For/-Proto (audit addresses): only behind a reverse proxy.
+VMDASH_PROXY_HEADERS = envbool("VMDASH_PROXY_HEADERS", False)
 
 INSTALLED_APPS = [
     "daphne",
