@@ -65,8 +65,11 @@ def system_conn() -> Iterator[libvirt.virConnect]:
     remove_leftovers(conn)
     yield conn
     try:
-        remove_leftovers(conn)
         conn.close()
+        # a fresh connection: a test may have restarted libvirtd meanwhile
+        last = fresh_conn()
+        remove_leftovers(last)
+        last.close()
     except libvirt.libvirtError:
         pass
 
