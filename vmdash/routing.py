@@ -4,4 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from vmdash.live.consumer import EventsConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/events/", EventsConsumer.as_asgi()),
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from vmdash.env import envbool, envint, envlist, envstr, secret_key
 
@@ -80,7 +81,29 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The channel layer carries live events to WebSockets (docs/live-events.md):
+# in memory within one process by default; with REDIS_URL (redis://host:6379/0)
+# through Redis, so that several web processes share one event stream.
+REDIS_URL = envstr("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
+# Where the libvirt events service runs: "embedded" (inside the web process,
+# the default without Redis), "external" (`manage.py vmdash_events`, which
+# `manage.py vmdash_run` starts; the default with REDIS_URL) or "off".
+VMDASH_EVENTS = envstr("VMDASH_EVENTS", "external" if REDIS_URL else "embedded")
+if VMDASH_EVENTS not in ("embedded", "external", "off"):
+    raise ImproperlyConfigured(f"VMDASH_EVENTS={VMDASH_EVENTS!r}: use embedded, external or off")
+# Seconds between reconnect attempts of the events service, at most.
+VMDASH_EVENTS_MAX_BACKOFF = envint("VMDASH_EVENTS_MAX_BACKOFF", 15)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

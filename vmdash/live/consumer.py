@@ -1,0 +1,402 @@
+"""/ws/events/: one WebSocket per open page, pushing rendered partials.
+
+The page (static/js/live.js) subscribes with the regions it shows; the
+consumer joins only the groups those need, for hosts the user may see. For
+every event it asks the policy, re-reads the object through vmdash.virt (one
+read per event and process, shared by all consumers: live/shared.py), renders
+the same partials as the page, for this user, and sends them as htmx
+out-of-band swaps. Nothing about an object the user may not see is sent.
+
+Close codes: 4401 = not logged in (or logged out since); the page then stops
+retrying and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from vmdash import policy
+from vmdash.live import regions, toasts
+from vmdash.live.messages import LiveMessage
+from vmdash.live.push import push_request
+from vmdash.live.recent import recorder
+from vmdash.live.regions import Renderer, Subscription, delete_row
+from vmdash.live.service import ensure_embedded
+from vmdash.live.shared import shared
+from vmdash.policy import Action
+from vmdash.virt.domains import DomainSummary
+from vmdash.virt.errors import VirtError
+from vmdash.virt.events import MEMBERSHIP, STATE, Change, read_domain
+from vmdash.virt.hosts import each_host, host_info
+from vmdash.virt.refs import DomainRef, HostRef
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CLOSE_UNAUTHENTICATED = 4401
+# How late an event may be heard after the page it concerns was rendered
+# (the page read libvirt before it stamped its time; reads wait up to
+# VMDASH_HOST_TIMEOUT).
+RENDER_SLACK = 1.0
+# Host cards, counts and the table are re-rendered at most this often.
+DEBOUNCE = 0.05
+# How often the session and the user are checked again (logout elsewhere).
+REVALIDATE_EVERY = 30.0
+
+
+def _off_loop(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """libvirt and template work, in a worker thread (not the one for the ORM)."""
+    return sync_to_async(fn, thread_sensitive=False)
+
+
+class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    async def connect(self) -> None:
+        self.user: Any = None
+        self.sub = Subscription()
+        self.joined: set[str] = set()
+        self.seen: deque[str] = deque(maxlen=512)
+        self.seq: dict[str, tuple[str, int]] = {}
+        self.down: set[str] = set()
+        self.dirty_hosts: dict[str, str] = {}  # host -> id of the latest event
+        self.dirty_table = False
+        self.flush_task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.checked_at = time.monotonic()
+        await self.accept()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.renderer = Renderer(push_request(self.scope))
+        ensure_embedded()
+
+    async def disconnect(self, code: int) -> None:
+        for task in [*self.tasks, self.flush_task]:
+            if task is not None:
+                task.cancel()
+        await self._join(set())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.user is None or not text_data:
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            return
+        if isinstance(content, dict) and content.get("type") == "subscribe":
+            await self._subscribe(content)
+
+    # Subscribing: the groups follow what the page shows.
+
+    async def _subscribe(self, content: dict[str, Any]) -> None:
+        visible = await database_sync_to_async(regions.visible_hosts)(self.user)
+        sub = Subscription.parse(content.get("regions"), content.get("query"), visible)
+        await self._join(sub.groups())
+        self.sub = sub
+        if content.get("resync"):
+            stale = sub.hosts()
+        else:
+            rendered_at = content.get("rendered_at")
+            if isinstance(rendered_at, int | float):
+                since = float(rendered_at) - RENDER_SLACK - regions.host_timeout()
+                stale = recorder().changed_since(sub.hosts(), since)
+            else:
+                stale = set()
+        if stale:
+            await self._resync(stale, key=f"resync:{int(time.monotonic() * 2)}")
+
+    async def _join(self, groups: set[str]) -> None:
+        for group in self.joined - groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in groups - self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined = set(groups)
+
+    # Events from the service.
+
+    async def live_event(self, message: LiveMessage) -> None:
+        if self.user is None or message["id"] in self.seen:
+            return
+        self.seen.append(message["id"])
+        if time.monotonic() - self.checked_at > REVALIDATE_EVERY and not await self._still_valid():
+            return
+        host = message["host"]
+        if host not in self.sub.visible:
+            return
+        if self._missed_some(message):
+            await self._resync({host}, key=message["id"])
+        if message["kind"] == "host":
+            await self._on_host(message)
+        elif message["kind"] == "domain":
+            await self._on_domain(message)
+        elif self._shows_host(host) and toasts.toastable(message):
+            self._spawn(self._toast(message))
+
+    def _missed_some(self, message: LiveMessage) -> bool:
+        """A gap in a host's sequence: messages were dropped (a full channel)."""
+        host = message["host"]
+        if host not in self.sub.host_level():
+            return False  # an object group sees only some of the host's messages
+        last = self.seq.get(host)
+        self.seq[host] = (message["epoch"], message["seq"])
+        return last is not None and last[0] == message["epoch"] and message["seq"] > last[1] + 1
+
+    def _shows_host(self, host: str) -> bool:
+        return host in self.sub.hosts()
+
+    async def _on_host(self, message: LiveMessage) -> None:
+        host = message["host"]
+        if not self._shows_host(host):
+            return
+        if message["change"] == "up":
+            await self._resync({host}, key=message["id"])
+            if host in self.down:
+                self.down.discard(host)
+                await self._send(message["id"], [self._host_toast(host, "is back.")])
+        else:
+            self.down.add(host)
+            self._mark_host(host, message["id"])
+            if host in self.sub.table_hosts():
+                self.dirty_table = True  # the table says which host does not answer
+                self._schedule_flush()
+            await self._send(
+                message["id"],
+                [self._host_toast(host, "is unreachable; vmdash reconnects by itself.", "error")],
+            )
+
+    def _host_toast(self, host: str, what: str, level: str = "info") -> str:
+        return self.renderer.toast(f"Host {self.sub.visible[host].label} {what}", level)
+
+    async def _on_domain(self, message: LiveMessage) -> None:
+        host, uuid, change = message["host"], message["uuid"], message["change"]
+        href = self.sub.visible[host]
+        row, head = uuid in self.sub.rows, uuid in self.sub.headers
+        in_table = host in self.sub.table_hosts()
+        host_level = host in self.sub.host_level()
+        if not (row or head or host_level):
+            return
+        # The policy decides before anything about this VM is read or sent.
+        if not policy.can(self.user, Action.VIEW, DomainRef(host, message["name"], uuid)):
+            return
+        summary: DomainSummary | None = None
+        if row or head or (in_table and change in MEMBERSHIP):
+            try:
+                summary = await self._read(href, uuid, message["id"])
+            except VirtError as err:
+                log.info("live: cannot re-read %s on %s: %s", uuid, host, err)
+                return  # the host's status message follows; it resyncs the page
+        parts = await _off_loop(self._render_domain)(href, uuid, message, summary, row, head)
+        if in_table and self._joins_table(message, summary, row):
+            self.dirty_table = True
+            self._schedule_flush()
+        if host_level and change in STATE:
+            self._mark_host(host, message["id"])
+        if parts:
+            await self._send(message["id"], parts)
+        if toasts.toastable(message):
+            self._spawn(self._toast(message, summary.name if summary else ""))
+
+    def _render_domain(
+        self,
+        host: HostRef,
+        uuid: str,
+        message: LiveMessage,
+        summary: DomainSummary | None,
+        row: bool,
+        head: bool,
+    ) -> list[str]:
+        parts = []
+        if summary is not None and not policy.can(self.user, Action.VIEW, summary.ref):
+            summary = None  # renamed into something this user may not see: gone for them
+        if row:
+            if summary is not None:
+                parts.append(self.renderer.row(summary))
+            elif not self.sub.table:
+                parts.append(delete_row(uuid))
+        if head:
+            if summary is not None:
+                parts.append(self.renderer.header(host, summary))
+            else:
+                parts.append(self.renderer.gone(host, uuid, message["name"]))
+        return [p for p in parts if p]
+
+    def _joins_table(self, message: LiveMessage, summary: DomainSummary | None, row: bool) -> bool:
+        """Does the table need a full re-render (a VM came, went, or left the filter)?"""
+        change = message["change"]
+        if row:
+            return summary is None  # gone: the count and the pages shift
+        if self.sub.state_filter and change in STATE:
+            return True
+        if change == Change.DEFINED:
+            return message["detail"] != "updated"
+        if change == Change.STARTED:  # a new transient VM
+            return summary is not None and not summary.persistent
+        return change == Change.UNDEFINED
+
+    # Host cards, counts and the table: coalesced, then re-rendered.
+
+    def _mark_host(self, host: str, event_id: str) -> None:
+        if host in self.sub.cards or host in self.sub.facts or self.sub.totals:
+            self.dirty_hosts[host] = event_id
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self.flush_task is None or self.flush_task.done():
+            self.flush_task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(DEBOUNCE)
+        dirty, self.dirty_hosts = self.dirty_hosts, {}
+        table, self.dirty_table = self.dirty_table, False
+        parts: list[str] = []
+        if table:
+            parts.append(await database_sync_to_async(self.renderer.table)(self.sub.query))
+        parts += await self._host_regions(dirty)
+        if parts:
+            await self._send("flush", parts)
+
+    async def _host_regions(self, dirty: dict[str, str]) -> list[str]:
+        parts: list[str] = []
+        for host, key in dirty.items():
+            if host in self.sub.cards or host in self.sub.facts:
+                result = await self._host_info(self.sub.visible[host], key)
+                if host in self.sub.cards:
+                    parts.append(await _off_loop(self.renderer.host_card)(result))
+                if host in self.sub.facts:
+                    parts.append(await _off_loop(self.renderer.host_facts)(result))
+        if self.sub.totals and dirty:
+            key = "|".join(sorted(dirty.values()))
+            counts = await self._totals(key)
+            parts.append(await _off_loop(self.renderer.totals)(counts))
+        return [p for p in parts if p]
+
+    # Resync: re-render everything the page shows on some hosts.
+
+    async def _resync(self, hosts: set[str], key: str) -> None:
+        sub = self.sub
+        parts: list[str] = []
+        if sub.table and sub.table_hosts() & hosts:
+            parts.append(await database_sync_to_async(self.renderer.table)(sub.query))
+        elif sub.rows:
+            parts += await self._reread_all(sub.rows, hosts, key, row=True)
+        parts += await self._reread_all(sub.headers, hosts, key, row=False)
+        parts += await self._host_regions({h: key for h in hosts if h in sub.visible})
+        await self._send(f"resync {' '.join(sorted(hosts))}", parts)
+
+    async def _reread_all(
+        self, shown: dict[str, str], hosts: set[str], key: str, *, row: bool
+    ) -> list[str]:
+        parts: list[str] = []
+        for uuid, host in shown.items():
+            if host not in hosts or not policy.can(
+                self.user, Action.VIEW, DomainRef(host, "", uuid)
+            ):
+                continue
+            href = self.sub.visible[host]
+            try:
+                summary = await self._read(href, uuid, key)
+            except VirtError:
+                continue
+            fake = _resync_message(host, uuid)
+            parts += await _off_loop(self._render_domain)(href, uuid, fake, summary, row, not row)
+        return parts
+
+    # Reads shared by every consumer of this process.
+
+    async def _read(self, host: HostRef, uuid: str, key: str) -> DomainSummary | None:
+        return await shared().get(
+            ("domain", host.slug, uuid, key), lambda: _off_loop(read_domain)(host, uuid)
+        )
+
+    async def _host_info(self, host: HostRef, key: str) -> Any:
+        return await shared().get(
+            ("host", host.slug, key),
+            lambda: _off_loop(each_host)([host], host_info, regions.host_timeout()),
+        )
+
+    async def _totals(self, key: str) -> Any:
+        from vmdash.virt.domains import state_counts
+
+        hosts = sorted(self.sub.visible.values(), key=lambda h: h.slug)
+        results = await shared().get(
+            ("totals", tuple(h.slug for h in hosts), key),
+            lambda: _off_loop(each_host)(hosts, state_counts, regions.host_timeout()),
+        )
+        return results
+
+    # Toasts: changes made by someone else.
+
+    async def _toast(self, message: LiveMessage, name: str = "") -> None:
+        actor = await shared().get(("actor", message["id"]), lambda: toasts.find_actor(message))
+        if actor is not None and actor == self.user.get_username():
+            return  # they did it themselves and see the result
+        html = self.renderer.toast(toasts.text(message, actor, name))
+        await self._send(message["id"], [html])
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # Sending, and checking that the session still holds.
+
+    async def _send(self, label: str, parts: Iterable[str]) -> None:
+        parts = [p for p in parts if p]
+        if parts:
+            await self.send(text_data=f"<!-- vmdash-live {label} -->\n" + "\n".join(parts))
+
+    async def _still_valid(self) -> bool:
+        self.checked_at = time.monotonic()
+        if await database_sync_to_async(_session_holds)(self.scope, self.user):
+            return True
+        self.user = None
+        await self._join(set())
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+        return False
+
+
+def _session_holds(scope: dict[str, Any], user: Any) -> bool:
+    """Still logged in (session not flushed) and still an active account?"""
+    from django.contrib.auth import get_user_model
+
+    session: Any = scope.get("session")
+    key = session.session_key if session is not None else None
+    if key is not None and not session.exists(key):
+        return False
+    fresh = get_user_model().objects.filter(pk=user.pk).first()
+    if fresh is None or not fresh.is_active:
+        return False
+    for attr in ("is_staff", "is_superuser"):
+        setattr(user, attr, getattr(fresh, attr))  # policy changes apply from now on
+    return True
+
+
+def _resync_message(host: str, uuid: str) -> LiveMessage:
+    return LiveMessage(
+        type="live.event",
+        id="resync",
+        epoch="",
+        seq=0,
+        host=host,
+        kind="domain",
+        change="resync",
+        uuid=uuid,
+        name="",
+        detail="",
+        info="",
+        at=time.time(),
+    )
+
+
+__all__ = ["CLOSE_UNAUTHENTICATED", "EventsConsumer"]
