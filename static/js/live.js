@@ -1,0 +1,132 @@
+// vmdash live updates (docs/live-events.md).
+//
+// htmx's WebSocket extension keeps the connection (#live[ws-connect]) and
+// swaps every element the server pushes into the page by its id. This file
+// only tells the server which regions the page shows ([data-live]), shows
+// the connection's state in the header, asks for a resync after a
+// reconnect, and lets toasts fade. It keeps no copy of any state.
+(function () {
+  "use strict";
+
+  var RETRYABLE = [1006, 1011, 1012, 1013]; // the extension reconnects after these
+  var LOGGED_OUT = 4401;
+  var OFFLINE_AFTER = 4; // failed attempts in a row before "offline"
+  var TOAST_SECONDS = 8;
+
+  var indicator = null; // #live, the element that holds the connection
+  var opened = false; // has this page ever been connected?
+  var failures = 0;
+  var lastSubscription = "";
+
+  htmx.config.wsReconnectDelay = function (retry) {
+    var ceiling = Math.min(250 * Math.pow(2, retry), 5000);
+    return ceiling / 2 + (Math.random() * ceiling) / 2;
+  };
+
+  function isLive(el) {
+    if (el && el.id === "live") indicator = el;
+    return el === indicator && el !== null;
+  }
+
+  function setState(state, text) {
+    if (!indicator) return;
+    indicator.hidden = false;
+    indicator.dataset.state = state;
+    indicator.title = "Live updates: " + text;
+    var label = indicator.querySelector(".live-label");
+    if (label) label.textContent = text;
+  }
+
+  function regions() {
+    var seen = {};
+    var out = [];
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      var region = { region: el.dataset.live };
+      if (el.dataset.host) region.host = el.dataset.host;
+      if (el.dataset.uuid) region.uuid = el.dataset.uuid;
+      var key = JSON.stringify(region);
+      if (!seen[key]) {
+        seen[key] = true;
+        out.push(region);
+      }
+    });
+    return out;
+  }
+
+  function subscribe(socket, extra) {
+    var message = { type: "subscribe", regions: regions(), query: location.search };
+    var key = JSON.stringify(message);
+    Object.assign(message, extra || {});
+    if (!extra && key === lastSubscription) return;
+    lastSubscription = key;
+    socket.send(JSON.stringify(message));
+  }
+
+  var currentSocket = null;
+
+  document.addEventListener("htmx:wsConnecting", function (event) {
+    if (!isLive(event.target)) return;
+    setState(opened ? "reconnecting" : "connecting", opened ? "reconnecting" : "connecting");
+  });
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    if (!isLive(event.target)) return;
+    currentSocket = event.detail.socketWrapper;
+    failures = 0;
+    var extra = opened
+      ? { resync: true } // events may have been missed while we were away
+      : { rendered_at: Number(indicator.dataset.renderedAt) || 0 };
+    opened = true;
+    setState("connected", "connected");
+    subscribe(currentSocket, extra);
+  });
+
+  document.addEventListener("htmx:wsClose", function (event) {
+    if (!isLive(event.target)) return;
+    var code = event.detail.event.code;
+    currentSocket = null;
+    if (code === LOGGED_OUT) {
+      setState("offline", "offline: log in again");
+      return;
+    }
+    failures += 1;
+    if (failures >= OFFLINE_AFTER || !navigator.onLine) {
+      setState("offline", "offline, retrying");
+    } else {
+      setState("reconnecting", "reconnecting");
+    }
+    if (RETRYABLE.indexOf(code) < 0) {
+      // e.g. 1001 when the server restarts: the extension would give up.
+      var wrapper = event.detail.socketWrapper;
+      setTimeout(function () {
+        if (document.body.contains(indicator)) wrapper.reconnect();
+      }, htmx.config.wsReconnectDelay(failures));
+    }
+  });
+
+  // What the page shows changes after swaps (a filter, a pushed table):
+  // subscribe again if the set of regions differs.
+  function resubscribe() {
+    if (currentSocket) subscribe(currentSocket);
+  }
+  document.addEventListener("htmx:afterSettle", resubscribe);
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    resubscribe();
+    document.querySelectorAll("[data-live-toast]:not([data-fading])").forEach(function (toast) {
+      toast.dataset.fading = "1";
+      setTimeout(function () {
+        toast.remove();
+      }, TOAST_SECONDS * 1000);
+    });
+  });
+
+  window.addEventListener("offline", function () {
+    setState("offline", "offline");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    indicator = document.getElementById("live");
+    if (indicator) setState("connecting", "connecting");
+  });
+
+})();
