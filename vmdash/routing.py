@@ -6,8 +6,10 @@ from typing import Any
 
 from django.urls import path
 
+from vmdash.console.consumers import SerialConsumer
 from vmdash.live.consumer import EventsConsumer
 
 websocket_urlpatterns: list[Any] = [
     path("ws/events/", EventsConsumer.as_asgi()),
+    path("ws/hosts/<slug:host>/domains/<str:name>/serial/", SerialConsumer.as_asgi()),
 ]

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "vmdash",
+    "vmdash.console",
     "domains",
     "networks",
     "storage",
@@ -141,6 +142,22 @@ VMDASH_HOST_TIMEOUT = envint("VMDASH_HOST_TIMEOUT", 5)
 VMDASH_RECONNECT_INTERVAL = envint("VMDASH_RECONNECT_INTERVAL", 2)
 # VMs per page on the VM list.
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
+
+# Consoles (docs/consoles.md). The VNC proxy (websockify + our ticket plugin)
+# listens here; `manage.py vmdash_run` starts it unless VMDASH_CONSOLE_PROXY=0.
+VMDASH_CONSOLE_PROXY = envbool("VMDASH_CONSOLE_PROXY", True)
+VMDASH_CONSOLE_PROXY_HOST = envstr("VMDASH_CONSOLE_PROXY_HOST", "127.0.0.1")
+VMDASH_CONSOLE_PROXY_PORT = envint("VMDASH_CONSOLE_PROXY_PORT", 6080)
+# The proxy's WebSocket URL as the browser sees it, e.g. wss://vmdash.example.org/websockify
+# behind a reverse proxy; empty: ws://<the page's host name>:<VMDASH_CONSOLE_PROXY_PORT>/.
+VMDASH_CONSOLE_PUBLIC_URL = envstr("VMDASH_CONSOLE_PUBLIC_URL", "")
+# Seconds a console ticket may wait before it is opened (at most 30).
+VMDASH_CONSOLE_TICKET_SECONDS = envint("VMDASH_CONSOLE_TICKET_SECONDS", 30)
+# Accept a ticket only with the session cookie of the login that asked for it
+# (the browser sends it when the proxy is on the same host name as the pages).
+VMDASH_CONSOLE_BIND_SESSION = envbool("VMDASH_CONSOLE_BIND_SESSION", True)
+if not 1 <= VMDASH_CONSOLE_TICKET_SECONDS <= 30:
+    raise ImproperlyConfigured("VMDASH_CONSOLE_TICKET_SECONDS must be between 1 and 30")
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,267 @@
+"""The serial console over a WebSocket: one libvirt console stream per connection.
+
+Binary frames carry terminal bytes both ways; text frames from the server are
+JSON status messages ({"type": "status", "state": ..., "message": ...}).
+Query parameters: `force=1` takes the console over from whoever holds it;
+`view_only=1` asks for a console without input.
+
+libvirt work (opening, writing, closing the stream) runs in worker threads;
+the stream's output arrives on libvirt's event loop thread and is handed to
+this consumer's asyncio loop with call_soon_threadsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser, User
+from django.utils import timezone
+
+from vmdash.console import sessions
+from vmdash.console.models import ConsoleSession
+from vmdash.models import AuditEntry, Host
+from vmdash.policy import Action, can
+from vmdash.virt import consoles
+from vmdash.virt import domains as virt_domains
+from vmdash.virt.errors import VirtError
+from vmdash.virt.refs import DomainRef, HostRef
+
+log = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are the application's): the page reads the status
+# message sent just before; the code is for logs and tests.
+CLOSE_DENIED = 4403
+CLOSE_UNAVAILABLE = 4409
+CLOSE_ENDED = 4000
+_CLOSED = object()  # queue marker: the stream ended (followed by the reason)
+
+
+class Denied(Exception):
+    pass
+
+
+def _authorize(
+    user: User | AnonymousUser, host_slug: str, name: str, want_view_only: bool
+) -> tuple[HostRef, DomainRef, bool]:
+    """The same checks as the console pages: 404-worthy and 403-worthy both refuse."""
+    if not (user.is_authenticated and user.is_active):
+        raise Denied("Log in to use the serial console.")
+    host = Host.objects.filter(slug=host_slug, enabled=True).first()
+    ref = DomainRef(host_slug, name)
+    if host is None or not can(user, Action.VIEW, ref):
+        raise Denied("No such VM, or you may not see it.")
+    if can(user, Action.CONSOLE, ref):
+        return host.ref, ref, want_view_only
+    if can(user, Action.CONSOLE_VIEW_ONLY, ref):
+        return host.ref, ref, True
+    AuditEntry.objects.create(
+        user_id=user.pk,
+        username=user.get_username(),
+        host=host_slug,
+        object_type="vm",
+        object_name=name,
+        action="console-denied",
+        outcome=AuditEntry.Outcome.DENIED,
+        message="serial console: no console rights",
+    )
+    raise Denied("You may not open the console of this VM.")
+
+
+def _holders(host: str, name: str, exclude: int | None = None) -> list[ConsoleSession]:
+    return [
+        s
+        for s in sessions.present(host, name).filter(kind=ConsoleSession.Kind.SERIAL)
+        if s.pk != exclude
+    ]
+
+
+class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
+    console: consoles.SerialConsole | None = None
+    session: ConsoleSession | None = None
+    view_only = False
+    pump: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        kwargs = self.scope["url_route"]["kwargs"]
+        self.host_slug, self.vm_name = str(kwargs["host"]), str(kwargs["name"])
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        force = query.get("force") == ["1"]
+        user = self.scope.get("user") or AnonymousUser()
+        try:
+            self.host_ref, _ref, self.view_only = await database_sync_to_async(_authorize)(
+                user, self.host_slug, self.vm_name, query.get("view_only") == ["1"]
+            )
+        except Denied as err:
+            await self.status("denied", str(err))
+            await self.close(CLOSE_DENIED)
+            return
+
+        loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def on_data(data: bytes) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, data)
+
+        def on_close(reason: str) -> None:
+            loop.call_soon_threadsafe(self.queue.put_nowait, _CLOSED)
+            loop.call_soon_threadsafe(self.queue.put_nowait, reason)
+
+        try:
+            self.console = await asyncio.to_thread(
+                consoles.open_serial,
+                self.host_ref,
+                self.vm_name,
+                force=force,
+                on_data=on_data,
+                on_close=on_close,
+            )
+        except consoles.ConsoleUnavailable as err:
+            message = str(err)
+            if err.reason == "busy":
+                message = await self._busy_message()
+            await self.status(err.reason, message)
+            await self.close(CLOSE_UNAVAILABLE)
+            return
+        except VirtError as err:
+            await self.status("error", str(err))
+            await self.close(CLOSE_UNAVAILABLE)
+            return
+
+        client = self.scope.get("client") or [None]
+        self.session = await database_sync_to_async(sessions.open_session)(
+            kind=ConsoleSession.Kind.SERIAL,
+            user=user,
+            username=user.get_username(),
+            host=self.host_slug,
+            vm_name=self.vm_name,
+            vm_uuid=await asyncio.to_thread(self._uuid),
+            view_only=self.view_only,
+            remote_addr=client[0],
+        )
+        if force:
+            await database_sync_to_async(self._close_displaced)()
+        await self.status(
+            "connected",
+            "Connected (view only): you see the console but cannot type."
+            if self.view_only
+            else "Connected.",
+            view_only=self.view_only,
+        )
+        self.pump = asyncio.create_task(self._pump())
+
+    def _uuid(self) -> str:
+        try:
+            return virt_domains.get_summary(self.host_ref, self.vm_name).uuid
+        except VirtError:
+            return ""
+
+    def _close_displaced(self) -> None:
+        """Sessions whose stream we just forced away; their consumers also close them."""
+        assert self.session is not None
+        for other in _holders(self.host_slug, self.vm_name, exclude=self.session.pk):
+            sessions.close_session(other, f"taken over by {self.session.username}")
+
+    async def _busy_message(self) -> str:
+        holders = await database_sync_to_async(_holders)(self.host_slug, self.vm_name)
+        if holders:
+            who = ", ".join(
+                f"{h.username} (since {timezone.localtime(h.started_at):%H:%M:%S})" for h in holders
+            )
+            return f"The serial console is in use by {who}. Take it over to use it yourself."
+        return (
+            "The serial console is in use by a client outside vmdash (e.g. virsh console). "
+            "Take it over to use it yourself."
+        )
+
+    async def status(self, state: str, message: str, **extra: Any) -> None:
+        await self.send(
+            text_data=json.dumps({"type": "status", "state": state, "message": message, **extra})
+        )
+
+    async def _pump(self) -> None:
+        """Relay console output to the browser; notice the end of the stream."""
+        while True:
+            try:
+                item = await asyncio.wait_for(
+                    self.queue.get(), timeout=sessions.HEARTBEAT.total_seconds()
+                )
+            except TimeoutError:
+                if self.session is not None:
+                    await database_sync_to_async(sessions.touch)(self.session)
+                continue
+            if item is _CLOSED:
+                reason = await self.queue.get()
+                await self._ended(str(reason))
+                return
+            chunks = [item]
+            while not self.queue.empty() and len(chunks) < 64:
+                peek = self.queue.get_nowait()
+                if peek is _CLOSED:
+                    await self.send(bytes_data=b"".join(chunks))
+                    await self._ended(str(await self.queue.get()))
+                    return
+                chunks.append(peek)
+            await self.send(bytes_data=b"".join(chunks))
+
+    async def _ended(self, reason: str) -> None:
+        """The stream ended under us: say why (VM stopped, taken over, lost)."""
+        self.console = None
+        state, message = await asyncio.to_thread(self._why_ended, reason)
+        await self._close_session(message)
+        await self.status(state, message)
+        await self.close(CLOSE_ENDED)
+
+    def _why_ended(self, reason: str) -> tuple[str, str]:
+        try:
+            summary = virt_domains.get_summary(self.host_ref, self.vm_name)
+        except VirtError as err:
+            return "error", f"The serial console closed: {err}"
+        if not summary.state.is_active:
+            return "stopped", f"The VM stopped ({summary.state.label}). Reconnect once it runs."
+        mine = self.session.pk if self.session else None
+        since = self.session.started_at if self.session else None
+        for attempt in range(5):
+            # The one who forced us out records their session just after opening.
+            newer = [
+                s
+                for s in _holders(self.host_slug, self.vm_name, exclude=mine)
+                if since is None or s.started_at >= since
+            ]
+            if newer or reason != "error" or attempt == 4:
+                break
+            time.sleep(0.2)
+        if newer or reason == "error":
+            who = newer[-1].username if newer else "a client outside vmdash"
+            return "taken-over", f"{who} took over the serial console."
+        return "closed", "The serial console closed."
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.console is None or self.view_only:
+            return
+        data = bytes_data if bytes_data is not None else (text_data or "").encode()
+        if data:
+            await asyncio.to_thread(self.console.write, data)
+
+    async def disconnect(self, code: int) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+        if self.console is not None:
+            console, self.console = self.console, None
+            await asyncio.to_thread(console.close)
+        await self._close_session("browser disconnected")
+
+    async def _close_session(self, reason: str) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            await database_sync_to_async(sessions.close_session)(session, reason)
