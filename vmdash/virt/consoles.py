@@ -95,10 +95,6 @@ def _connect_address(host: HostRef, name: str, listen: str) -> str:
 
 def _vnc_target(host: HostRef, dom: libvirt.virDomain) -> VncTarget:
     name = str(dom.name())
-    if not dom.isActive():
-        raise ConsoleUnavailable(
-            f"VM '{name}' is not running: start it to see its screen.", reason="not-running"
-        )
     root = xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
     graphics = root.findall("devices/graphics")
     vnc = next((g for g in graphics if g.get("type") == "vnc"), None)
@@ -114,6 +110,10 @@ def _vnc_target(host: HostRef, dom: libvirt.virDomain) -> VncTarget:
             f"VM '{name}' has no graphical display: add a VNC graphics device to see its "
             "screen, or use its serial console.",
             reason="no-graphics",
+        )
+    if not dom.isActive():
+        raise ConsoleUnavailable(
+            f"VM '{name}' is not running: start it to see its screen.", reason="not-running"
         )
     listen_node = vnc.find("listen")
     listen_type = listen_node.get("type", "address") if listen_node is not None else "address"
