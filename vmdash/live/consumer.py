@@ -52,6 +52,9 @@ RENDER_SLACK = 1.0
 DEBOUNCE = 0.05
 # How often the session and the user are checked again (logout elsewhere).
 REVALIDATE_EVERY = 30.0
+# One change often comes as several events (a start is RESUMED then STARTED,
+# a force-off SHUTDOWN then STOPPED): toasts wait this long and say the main one.
+TOAST_GATHER = 0.3
 
 
 def _off_loop(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
@@ -71,6 +74,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.dirty_table = False
         self.flush_task: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.pending_toasts: dict[str, tuple[int, LiveMessage, str]] = {}
         self.checked_at = time.monotonic()
         await self.accept()
         user = self.scope.get("user")
@@ -141,7 +145,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         elif message["kind"] == "domain":
             await self._on_domain(message)
         elif self._shows_host(host) and toasts.toastable(message):
-            self._spawn(self._toast(message))
+            self._queue_toast(message)
 
     def _missed_some(self, message: LiveMessage) -> bool:
         """A gap in a host's sequence: messages were dropped (a full channel)."""
@@ -205,7 +209,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         if parts:
             await self._send(message["id"], parts)
         if toasts.toastable(message):
-            self._spawn(self._toast(message, summary.name if summary else ""))
+            self._queue_toast(message, summary.name if summary else "")
 
     def _render_domain(
         self,
@@ -336,6 +340,21 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         return results
 
     # Toasts: changes made by someone else.
+
+    def _queue_toast(self, message: LiveMessage, name: str = "") -> None:
+        key = message["uuid"] or message["host"]
+        rank = toasts.rank(message)
+        pending = self.pending_toasts.get(key)
+        if pending is None:
+            self.pending_toasts[key] = (rank, message, name)
+            self._spawn(self._toast_after(key))
+        elif rank >= pending[0]:
+            self.pending_toasts[key] = (rank, message, name)
+
+    async def _toast_after(self, key: str) -> None:
+        await asyncio.sleep(TOAST_GATHER)
+        _rank, message, name = self.pending_toasts.pop(key)
+        await self._toast(message, name)
 
     async def _toast(self, message: LiveMessage, name: str = "") -> None:
         actor = await shared().get(("actor", message["id"]), lambda: toasts.find_actor(message))

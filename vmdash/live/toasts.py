@@ -75,6 +75,14 @@ def verb(change: str, detail: str) -> str | None:
     return _VERBS.get((change, ""))
 
 
+_MAJOR = {Change.STARTED, Change.STOPPED, Change.DEFINED, Change.UNDEFINED, Change.CRASHED}
+
+
+def rank(message: LiveMessage) -> int:
+    """Which of several events of one change the toast tells: the major one."""
+    return 2 if message["change"] in _MAJOR else 1
+
+
 def toastable(message: LiveMessage) -> bool:
     return message["kind"] != "host" and verb(message["change"], message["detail"]) is not None
 
