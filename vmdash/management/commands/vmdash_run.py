@@ -3,6 +3,12 @@
 The VNC console proxy (`manage.py vmdash_console_proxy`) runs beside it as a
 child process, started first and stopped on exit (also if this process dies:
 the child gets SIGTERM from the kernel).
+
+Live events (docs/live-events.md): in the embedded mode (no REDIS_URL) the
+events service runs inside Daphne, started by the first WebSocket. In the
+external mode (REDIS_URL) this command starts `manage.py vmdash_events`
+beside Daphne the same way; only one of those publishes per Redis (a lock),
+so every web process may start one; `--no-events` starts none.
 """
 
 from __future__ import annotations
@@ -35,15 +41,20 @@ class Command(BaseCommand):
             action="store_true",
             help="do not start the VNC console proxy (also: VMDASH_CONSOLE_PROXY=0)",
         )
+        parser.add_argument(
+            "--no-events",
+            action="store_true",
+            help="with REDIS_URL: do not start `manage.py vmdash_events` (one runs elsewhere)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
-        proxy = None
+        children = []
         if settings.VMDASH_CONSOLE_PROXY and not options["no_console_proxy"]:
-            proxy = subprocess.Popen(
-                [sys.executable, str(settings.BASE_DIR / "manage.py"), "vmdash_console_proxy"],
-                preexec_fn=_die_with_parent,
-            )
+            children.append(_child("vmdash_console_proxy"))
+        if settings.VMDASH_EVENTS == "external" and not options["no_events"]:
+            children.append(_child("vmdash_events"))
+        self.stdout.write(f"vmdash: live events {_events_mode(options['no_events'])}")
         self.stdout.write(f"vmdash: serving http://{host}:{port}/ (Ctrl+C stops)")
         argv = ["-b", host, "-p", str(port)]
         if settings.VMDASH_PROXY_HEADERS:  # only behind a reverse proxy that sets them
@@ -51,9 +62,27 @@ class Command(BaseCommand):
         try:
             CommandLineInterface().run([*argv, "vmdash.asgi:application"])
         finally:
-            if proxy is not None:
-                proxy.terminate()
+            for child in children:
+                child.terminate()
+            for child in children:
                 try:
-                    proxy.wait(10)
+                    child.wait(10)
                 except subprocess.TimeoutExpired:
-                    proxy.kill()
+                    child.kill()
+
+
+def _child(command: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), command],
+        preexec_fn=_die_with_parent,
+    )
+
+
+def _events_mode(no_events: bool) -> str:
+    mode = settings.VMDASH_EVENTS
+    if mode == "embedded":
+        return "in this process (in-memory channel layer)"
+    if mode == "external":
+        where = "run elsewhere" if no_events else "run by manage.py vmdash_events beside it"
+        return f"through Redis, {where}"
+    return "off (VMDASH_EVENTS=off)"
