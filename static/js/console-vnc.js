@@ -35,6 +35,8 @@ const LABELS = {
 };
 const INPUT_CONTROLS = ["ctrl-alt-del", "keys", "paste"];
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 let rfb = null;
 let connected = false;
 let attempt = 0;
@@ -134,12 +136,18 @@ async function diagnose() {
   rfb = null;
   setState("checking");
   let st = null;
-  try {
-    const resp = await fetch(root.dataset.statusUrl, { credentials: "same-origin" });
-    st = resp.ok ? await resp.json() : null;
-    if (resp.status === 403) return fail("denied", "You may no longer open the console of this VM.");
-  } catch (err) {
-    return fail("error", `vmdash does not answer: ${err.message}`);
+  // A VM being stopped closes its display a moment before libvirt reports it
+  // off: when the display went away but the VM still "runs", look again.
+  for (const pause of [0, 300, 700, 1500]) {
+    if (pause) await sleep(pause);
+    try {
+      const resp = await fetch(root.dataset.statusUrl, { credentials: "same-origin" });
+      if (resp.status === 403) return fail("denied", "You may no longer open the console of this VM.");
+      st = resp.ok ? await resp.json() : null;
+    } catch (err) {
+      return fail("error", `vmdash does not answer: ${err.message}`);
+    }
+    if (!wasConnected || !st || !st.proxy || !st.running) break;
   }
   if (st && !st.proxy) return fail("proxy-down", st.proxy_message);
   if (st && !st.running) {
@@ -207,7 +215,6 @@ function sendCombo(spec) {
 // Paste as keystrokes: each character as a key press, with Shift where the US
 // layout needs it, paced so that a BIOS or an installer keeps up.
 const SHIFTED = new Set('ABCDEFGHIJKLMNOPQRSTUVWXYZ~!@#$%^&*()_+{}|:"<>?');
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function typeText(text) {
   const client = rfb;

@@ -28,6 +28,7 @@ import libvirt
 import pytest
 
 from tests.browser.conftest import ADMIN, REPO, free_port
+from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
 from tests.realhost import PREFIX, SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
 
@@ -348,3 +349,15 @@ def server_without_proxy(
         yield srv
     finally:
         stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def guest_off(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
+    """Defined, never started."""
+    return guest_maker("off")
+
+
+@pytest.fixture(scope="session")
+def guest_bare(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
+    """No serial port and no graphics: defined, never started."""
+    return guest_maker("bare", serial=False, vnc=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,18 +30,6 @@ def local(db: None) -> Host:
 def dave(db: None) -> User:
     """A second staff member."""
     return User.objects.create_user("dave", password="dave-pw-1", is_staff=True)
-
-
-@pytest.fixture(scope="session")
-def guest_off(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
-    """Defined, never started."""
-    return guest_maker("off")
-
-
-@pytest.fixture(scope="session")
-def guest_bare(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
-    """No serial port and no graphics: defined, never started."""
-    return guest_maker("bare", serial=False, vnc=False)
 
 
 class Console:

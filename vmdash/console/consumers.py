@@ -221,27 +221,31 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         await self.close(CLOSE_ENDED)
 
     def _why_ended(self, reason: str) -> tuple[str, str]:
-        try:
-            summary = virt_domains.get_summary(self.host_ref, self.vm_name)
-        except VirtError as err:
-            return "error", f"The serial console closed: {err}"
-        if not summary.state.is_active:
-            return "stopped", f"The VM stopped ({summary.state.label}). Reconnect once it runs."
+        """Stopped VM, taken over, or closed. Both a stopping VM (its console ends a
+        moment before libvirt reports it off) and a take-over (whose session is
+        recorded just after it opens) need a short second look."""
         mine = self.session.pk if self.session else None
         since = self.session.started_at if self.session else None
-        for attempt in range(5):
-            # The one who forced us out records their session just after opening.
+        for pause in (0, 0.3, 0.7, 1.5):
+            time.sleep(pause)
+            try:
+                summary = virt_domains.get_summary(self.host_ref, self.vm_name)
+            except VirtError as err:
+                return "error", f"The serial console closed: {err}"
+            if not summary.state.is_active:
+                return (
+                    "stopped",
+                    f"The VM stopped ({summary.state.label}). Reconnect once it runs.",
+                )
             newer = [
                 s
                 for s in _holders(self.host_slug, self.vm_name, exclude=mine)
                 if since is None or s.started_at >= since
             ]
-            if newer or reason != "error" or attempt == 4:
-                break
-            time.sleep(0.2)
-        if newer or reason == "error":
-            who = newer[-1].username if newer else "a client outside vmdash"
-            return "taken-over", f"{who} took over the serial console."
+            if newer:
+                return "taken-over", f"{newer[-1].username} took over the serial console."
+        if reason == "error":
+            return "taken-over", "A client outside vmdash took over the serial console."
         return "closed", "The serial console closed."
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
