@@ -90,7 +90,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            # channels-redis waits 5 s per BZPOPMIN; redis-py 8 gives up reading
+            # after 5 s by default, which would end consumers at random.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000},
         }
     }
 else:

@@ -49,10 +49,25 @@ class Recorder:
                 await task
 
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the layer hiccuped: listen again
+                log.warning("the live recorder lost the channel layer (%r); listening again", err)
+                self.listening_since = None  # pages resync until it listens again
+                await asyncio.sleep(1.0)
+
+    async def _listen(self) -> None:
         layer = get_channel_layer()
         if layer is None:
+            await asyncio.Event().wait()  # no layer: nothing to hear, ever
             return
-        channel = await layer.new_channel("vmdash-recorder.")
+        # The default prefix: channels-redis polls one Redis key per process
+        # for all its channels; a channel of another prefix would hold that
+        # poll (one lock) on a key of its own and starve the consumers.
+        channel = await layer.new_channel()
         joined = 0.0
         try:
             while True:
@@ -68,11 +83,6 @@ class Recorder:
                 host = message.get("host")
                 if isinstance(host, str):
                     self.last_at[host] = time.time()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the live recorder stopped")
-            self.listening_since = None
         finally:
             with contextlib.suppress(Exception):
                 await layer.group_discard(ALL, channel)
