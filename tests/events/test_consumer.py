@@ -237,7 +237,11 @@ async def test_a_toast_names_who_made_the_change_or_says_outside_vmdash(
 ) -> None:
     await sync_to_async(
         lambda: AuditEntry.objects.create(
-            username="dave", host="lab", object_uuid=WEB1, object_name="web1", action="pause",
+            username="dave",
+            host="lab",
+            object_uuid=WEB1,
+            object_name="web1",
+            action="pause",
             outcome="ok",
         )
     )()
@@ -259,7 +263,11 @@ async def test_no_toast_for_what_the_user_did_themselves(
 ) -> None:
     await sync_to_async(
         lambda: AuditEntry.objects.create(
-            username="alice", host="lab", object_uuid=WEB1, object_name="web1", action="pause",
+            username="alice",
+            host="lab",
+            object_uuid=WEB1,
+            object_name="web1",
+            action="pause",
             outcome="ok",
         )
     )()
