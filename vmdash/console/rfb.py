@@ -2,9 +2,9 @@
 
 Most connections are passed through untouched. Two are not:
 
-* the VM has a VNC password: the proxy answers the server's VNC-auth
-  challenge itself and offers the browser "no authentication", so the
-  password never leaves the server;
+* the VM has a VNC password: the proxy offers the browser "no
+  authentication" and has the server's VNC-auth challenge answered by the
+  ticket desk (vncauth.py), so the password never leaves the Django process;
 * the ticket is view-only: the proxy forces a shared session and drops every
   client message that would act on the VM (keys, pointer, clipboard, display
   resize, power operations). Unknown messages close the connection, so a
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Callable
 from typing import Protocol
-
-from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 SEC_NONE = 1
 SEC_VNC_AUTH = 2
@@ -41,22 +39,6 @@ class Channel(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
-def _reverse_bits(byte: int) -> int:
-    return int(f"{byte:08b}"[::-1], 2)
-
-
-def vnc_auth_response(password: str, challenge: bytes) -> bytes:
-    """VNC authentication: DES-encrypt the 16-byte challenge with the password.
-
-    The key is the first 8 bytes of the password, zero-padded, with the bits
-    of each byte mirrored (a quirk of the original VNC). Single DES is triple
-    DES with three equal keys.
-    """
-    key = bytes(_reverse_bits(b) for b in password.encode("latin-1", "replace")[:8].ljust(8, b"\0"))
-    encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
-    return encryptor.update(challenge) + encryptor.finalize()
-
-
 def _version(data: bytes) -> tuple[int, int]:
     match = _VERSION.fullmatch(data)
     if match is None:
@@ -69,12 +51,19 @@ def _read_reason(server: Channel) -> bytes:
     return server.read(min(length, 4096))
 
 
-def handshake(client: Channel, server: Channel, *, password: str, view_only: bool) -> None:
+def handshake(
+    client: Channel,
+    server: Channel,
+    *,
+    authenticate: Callable[[bytes], bytes] | None,
+    view_only: bool,
+) -> None:
     """Carry the RFB handshake up to ClientInit, authenticating to the server ourselves.
 
     The browser is offered security type None only. When the server wants VNC
-    authentication the proxy answers with `password`. A view-only client's
-    ClientInit always asks for a shared session, so it cannot disconnect others.
+    authentication, `authenticate(challenge)` gives the response (None: no
+    password is known). A view-only client's ClientInit always asks for a
+    shared session, so it cannot disconnect others.
     """
     server_version = server.read(12)
     major, minor = _version(server_version)
@@ -94,7 +83,7 @@ def handshake(client: Channel, server: Channel, *, password: str, view_only: boo
         client.write(b"\x00" + struct.pack(">I", len(reason)) + reason)
         raise RfbError(f"VNC server refused: {reason.decode(errors='replace')}")
     offered = set(server.read(count))
-    if password and SEC_VNC_AUTH in offered:
+    if authenticate is not None and SEC_VNC_AUTH in offered:
         chosen = SEC_VNC_AUTH
     elif SEC_NONE in offered:
         chosen = SEC_NONE
@@ -108,7 +97,8 @@ def handshake(client: Channel, server: Channel, *, password: str, view_only: boo
         raise RfbError("browser chose a security type that was not offered")
     server.write(bytes([chosen]))
     if chosen == SEC_VNC_AUTH:
-        server.write(vnc_auth_response(password, server.read(16)))
+        assert authenticate is not None
+        server.write(authenticate(server.read(16)))
     if chosen == SEC_VNC_AUTH or minor >= 8:
         (result,) = struct.unpack(">I", server.read(4))
         if result != 0:

@@ -21,7 +21,7 @@ from lxml import etree
 
 from vmdash.virt import xml
 from vmdash.virt.connection import ensure_event_loop, is_remote, pool
-from vmdash.virt.errors import HostUnavailable, InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidState, NotFound
 from vmdash.virt.refs import HostRef
 
 log = logging.getLogger(__name__)
@@ -168,35 +168,24 @@ def vnc_target(host: HostRef, name: str) -> VncTarget:
     )
 
 
-def same_run(uri: str, uuid: str, domain_id: int) -> bool:
+def same_run(host: HostRef, uuid: str, domain_id: int) -> bool:
     """Is the VM `uuid` still running as the same QEMU process (same domain id)?
 
-    Opens its own short-lived connection (virConnectOpen, LookupByUUIDString,
-    GetID) because it runs in the proxy's forked children, which must not use
-    connections or an event loop inherited from their parent. A VM stopped
-    and started again has another id and may hold another's old VNC port, so
-    a ticket issued for the earlier run must not reach it. Raises
-    HostUnavailable when the host does not answer.
+    One virDomainLookupByUUIDString (the id comes with it: -1 when shut off).
+    A VM stopped and started again has another id and may hold another VM's
+    old VNC port, so a ticket issued for the earlier run must not reach it.
+    Raises HostUnavailable.
     """
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as err:
-        raise HostUnavailable(
-            f"Cannot connect to {uri}: {err.get_error_message() or err}",
-            code=err.get_error_code(),
-        ) from None
-    try:
-        dom = conn.lookupByUUIDString(uuid)
-        return bool(dom.isActive()) and int(dom.ID()) == domain_id
-    except libvirt.libvirtError as err:
-        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return False
-        raise translate(err, "Cannot check the VM behind a console ticket") from None
-    finally:
+
+    def check(conn: libvirt.virConnect) -> bool:
         try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
+            return int(conn.lookupByUUIDString(uuid).ID()) == domain_id
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return False
+            raise
+
+    return pool().call(host.uri, check, "Cannot check the VM behind a console ticket")
 
 
 def quiet_errors() -> None:

@@ -1,25 +1,30 @@
-"""Run the VNC console proxy: websockify with vmdash's ticket plugin.
+"""Run the VNC console proxy: websockify (the relay) and vmdash's ticket desk.
 
 `manage.py vmdash_run` starts this as its own process; run it by hand (or
 under systemd) when the web process runs elsewhere. It must share the
 database with the web process: that is where tickets are issued and used.
+
+Two processes: this one (Django: the ticket desk, see console/desk.py) and
+its child, the relay (plain websockify with our token plugin, see
+console/relay.py), which forks per browser connection and asks the desk
+about each ticket over a Unix socket in the data directory.
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
+import signal
+import subprocess
+import sys
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connections
-from websockify.websocketproxy import WebSocketProxy
 
-# Imported here, in the parent, so that websockify's forked children find
-# them loaded: an import per connection would cost ~100 ms per console open.
-from vmdash.console import proxy, rfb, sessions, tickets  # noqa: F401
-from vmdash.console.models import ConsoleSession, ConsoleTicket
+from vmdash.console import sessions
+from vmdash.console.desk import Desk
+from vmdash.console.models import ConsoleSession
+from vmdash.management.commands.vmdash_run import die_with_parent
 from vmdash.virt import consoles
 
 
@@ -37,25 +42,48 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         host = options["host"] or settings.VMDASH_CONSOLE_PROXY_HOST
         port = options["port"] or settings.VMDASH_CONSOLE_PROXY_PORT
-        # websockify relies on fork: children inherit the set-up Django and the plugin.
-        multiprocessing.set_start_method("fork", force=True)
         consoles.quiet_errors()
-        logging.getLogger("websocket").setLevel(logging.INFO)
         closed = sessions.close_stale(ConsoleSession.Kind.GRAPHICAL, "console proxy restarted")
         if closed:
             self.stdout.write(f"vmdash: closed {closed} console session(s) left by an earlier run")
-        ConsoleTicket.objects.exists()  # the ORM is warm before the first fork
-        # No database connection may cross the fork: each child opens its own.
-        connections.close_all()
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        desk = Desk(str(settings.DATA_DIR / f"console-desk-{port}.sock"))
+        cert = settings.DATA_DIR / "console-proxy.pem"  # present: the relay serves wss:// too
+        relay = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vmdash.console.relay",
+                "--listen",
+                host,
+                "--port",
+                str(port),
+                "--desk",
+                desk.path,
+                *(["--cert", str(cert)] if cert.exists() else []),
+            ],
+            cwd=settings.BASE_DIR,
+            preexec_fn=die_with_parent,
+        )
+        stopping = False
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"vmdash: console proxy on ws://{host}:{port}/ (Ctrl+C stops)")
         self.stdout.flush()
-        server = WebSocketProxy(
-            RequestHandlerClass=proxy.TicketProxyHandler,
-            listen_host=host,
-            listen_port=port,
-            token_plugin=proxy.TicketPlugin(),
-            heartbeat=int(sessions.HEARTBEAT.total_seconds()),
-            # A PEM file here turns on wss:// directly; normally TLS ends at the reverse proxy.
-            cert=str(settings.DATA_DIR / "console-proxy.pem"),
-        )
-        server.start_server()
+        try:
+            desk.serve(lambda: not stopping and relay.poll() is None)
+        finally:
+            if relay.poll() is None:
+                relay.terminate()
+                try:
+                    relay.wait(10)
+                except subprocess.TimeoutExpired:
+                    relay.kill()
+            desk.close()
+        if relay.returncode not in (0, -signal.SIGTERM) and not stopping:
+            raise SystemExit(f"vmdash: the console relay exited ({relay.returncode})")

@@ -26,7 +26,8 @@ from django.core.management.base import BaseCommand, CommandParser
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when its parent dies (Linux prctl)."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -74,7 +75,7 @@ class Command(BaseCommand):
 def _child(command: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), command],
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
 
 

@@ -1,0 +1,229 @@
+"""The ticket desk: the Django side of the console proxy.
+
+The relay (relay.py, plain websockify without Django) forks a child per
+browser connection. Each child opens one Unix-socket connection to this desk
+and keeps it for the life of the console connection:
+
+    child -> {"op": "redeem", "token": ..., "cookie": ..., "remote": ...}
+    desk  -> {"ok": true, "host": ..., "port": ..., "socket": ..., "view_only": ...,
+              "auth": <the VM's display wants a password>}   or {"ok": false, "reason": ...}
+    child -> {"op": "auth", "challenge": <hex>}       (VNC password, if any)
+    desk  -> {"response": <hex>}
+    child -> {"op": "close", "reason": ...}            (or simply hangs up)
+
+The desk uses the ticket (tickets.redeem), then records the session and the
+audit entry after answering, so bookkeeping never delays the first frame.
+When a child's connection ends, the session ends, with the reason it gave or
+"the proxy connection ended". The VNC password stays in this process.
+
+Why a desk: a websockify child forked from a Django-sized process costs
+about a millisecond more to fork, then a fresh database and libvirt
+connection (~3 ms) and cold ORM code; here the connections stay warm.
+One thread serves every child (selectors); each request takes about a
+millisecond. The socket is created 0600 and peers must have our uid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.backends.signals import connection_created
+from django.utils import timezone
+
+from vmdash.console import sessions, tickets
+from vmdash.console.models import ConsoleSession
+from vmdash.console.vncauth import vnc_auth_response
+
+log = logging.getLogger("vmdash.console.desk")
+
+MAX_LINE = 64 * 1024
+
+
+@dataclass
+class _Peer:
+    sock: socket.socket
+    buf: bytearray = field(default_factory=bytearray)
+    grant: tickets.Grant | None = None
+    remote: str | None = None
+    session: ConsoleSession | None = None
+    reason: str = ""
+
+
+def _fast_commits(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """WAL without a sync per commit: a lost ticket use after a power cut is moot (30 s)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=NORMAL")
+
+
+class Desk:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if os.path.exists(path):
+            os.unlink(path)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            self.listener.bind(path)
+        finally:
+            os.umask(old)
+        self.listener.listen(128)
+        self.listener.setblocking(False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.peers: dict[int, _Peer] = {}
+        self.uid = os.getuid()
+        self._touched = time.monotonic()
+        connection_created.connect(_fast_commits)
+
+    def close(self) -> None:
+        for peer in list(self.peers.values()):
+            self._drop(peer, "the console proxy stopped")
+        self.selector.close()
+        self.listener.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+    def serve(self, keep_going: Callable[[], bool]) -> None:
+        while keep_going():
+            for key, _events in self.selector.select(timeout=1.0):
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._readable(key.data)
+            if time.monotonic() - self._touched > sessions.HEARTBEAT.total_seconds():
+                self._heartbeat()
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != self.uid:
+            log.warning("ticket desk: refused a connection from uid %s", uid)
+            sock.close()
+            return
+        sock.setblocking(False)
+        peer = _Peer(sock)
+        self.peers[sock.fileno()] = peer
+        self.selector.register(sock, selectors.EVENT_READ, peer)
+
+    def _readable(self, peer: _Peer) -> None:
+        try:
+            chunk = peer.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._drop(peer, peer.reason or "the proxy connection ended")
+            return
+        peer.buf += chunk
+        while b"\n" in peer.buf:
+            line, _, rest = bytes(peer.buf).partition(b"\n")
+            peer.buf = bytearray(rest)
+            self._handle(peer, line)
+        if len(peer.buf) > MAX_LINE:
+            self._drop(peer, "the proxy connection sent garbage")
+
+    def _send(self, peer: _Peer, answer: dict[str, Any]) -> None:
+        data = json.dumps(answer).encode() + b"\n"
+        peer.sock.setblocking(True)
+        try:
+            peer.sock.sendall(data)
+        except OSError:
+            pass
+        finally:
+            peer.sock.setblocking(False)
+
+    def _handle(self, peer: _Peer, line: bytes) -> None:
+        try:
+            request = json.loads(line)
+            op = request["op"]
+        except (ValueError, KeyError, TypeError):
+            self._drop(peer, "the proxy connection sent garbage")
+            return
+        if op == "redeem" and peer.grant is None:
+            self._redeem(peer, request)
+        elif op == "auth" and peer.grant is not None and peer.grant.password:
+            try:
+                challenge = bytes.fromhex(str(request["challenge"]))
+            except (KeyError, ValueError):
+                challenge = b""
+            if len(challenge) != 16:
+                self._drop(peer, "bad VNC challenge")
+                return
+            response = vnc_auth_response(peer.grant.password, challenge)
+            self._send(peer, {"response": response.hex()})
+        elif op == "close":
+            peer.reason = str(request.get("reason") or "")[:100]
+        else:
+            self._drop(peer, f"unexpected request {op!r}")
+
+    def _redeem(self, peer: _Peer, request: dict[str, Any]) -> None:
+        peer.remote = str(request.get("remote") or "") or None
+        try:
+            grant = tickets.redeem(
+                str(request.get("token") or ""),
+                cookie_header=request.get("cookie"),
+                remote_addr=peer.remote,
+            )
+        except tickets.Refused as err:
+            self._send(peer, {"ok": False, "reason": str(err)})
+            return
+        peer.grant = grant
+        self._send(
+            peer,
+            {
+                "ok": True,
+                "host": grant.target_host,
+                "port": grant.target_port,
+                "socket": grant.target_socket,
+                "view_only": grant.view_only,
+                "auth": bool(grant.password),
+                "user": grant.username,
+            },
+        )
+        # After the answer: the relay is already connecting to the display.
+        tickets.forget(grant.ticket_id)
+        peer.session = sessions.open_session(
+            kind=ConsoleSession.Kind.GRAPHICAL,
+            user=None,
+            user_id=grant.user_id,
+            username=grant.username,
+            host=grant.host,
+            vm_name=grant.vm_name,
+            vm_uuid=grant.vm_uuid,
+            view_only=grant.view_only,
+            remote_addr=peer.remote,
+        )
+
+    def _drop(self, peer: _Peer, reason: str) -> None:
+        self.peers.pop(peer.sock.fileno(), None)
+        try:
+            self.selector.unregister(peer.sock)
+        except (KeyError, ValueError):
+            pass
+        peer.sock.close()
+        if peer.session is not None:
+            sessions.close_session(peer.session, reason)
+            peer.session = None
+
+    def _heartbeat(self) -> None:
+        self._touched = time.monotonic()
+        open_ids = [p.session.pk for p in self.peers.values() if p.session is not None]
+        if open_ids:
+            ConsoleSession.objects.filter(pk__in=open_ids).update(last_seen=timezone.now())
+        connection.close_if_unusable_or_obsolete()
