@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import login
 from tests.console.conftest import ConsoleGuest, ConsoleServer
 from tests.guest import GUEST_BANNER, VGA_BLUE
+from tests.realhost import wait_until
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.browser]
 
@@ -152,3 +153,35 @@ def test_a_vm_without_devices_gets_clear_messages(
     page.goto(vm_url(console_server, bare, "serial"))
     expect(page.locator("[data-console=serial]")).to_have_attribute("data-state", "no-serial")
     expect(page.locator("[data-role=message]")).to_contain_text("has no serial console")
+
+
+def test_console_tools_paste_screenshot_view_only_and_pop_out(
+    page: Page, console_server: ConsoleServer, running_a: ConsoleGuest
+) -> None:
+    page.goto(vm_url(console_server, running_a, "console"))
+    console = page.locator("[data-console=vnc]")
+    expect(console).to_have_attribute("data-state", "connected")
+
+    # Paste as keys: typed on the guest's screen (tty1), whose shell writes to ttyS0.
+    page.get_by_role("button", name="Paste as keys…").click()
+    page.locator("[data-role=paste-text]").fill("echo vmdash-pasted-$((6*7)) >/dev/ttyS0\n")
+    page.get_by_role("button", name="Type it").click()
+    wait_until(lambda: "vmdash-pasted-42" in running_a.serial(), 30, "pasted keys")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Screenshot").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.get_by_label("View only").check()
+    expect(page.locator("[data-role=status]")).to_have_text("Connected (view only)")
+    expect(page.get_by_role("button", name="Paste as keys…")).to_be_disabled()
+    expect(page.locator(".viewers")).to_contain_text("view only")
+
+    with page.context.expect_page() as popped:
+        page.get_by_role("button", name="Pop out").click()
+    window = popped.value
+    expect(window.locator("[data-console=vnc]")).to_have_attribute("data-state", "connected")
+    expect(console).to_have_attribute("data-state", "popped")
+    window.close()
