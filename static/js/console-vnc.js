@@ -38,6 +38,7 @@ const INPUT_CONTROLS = ["ctrl-alt-del", "keys", "paste"];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let rfb = null;
+let proxyOrigin = "";
 let connected = false;
 let attempt = 0;
 let securityReason = "";
@@ -104,6 +105,7 @@ async function connect() {
     if (resp.redirected || resp.status === 401) return fail("denied", "Your session ended: log in again.");
     return fail((answer && answer.state) || "error", (answer && answer.message) || `vmdash answered ${resp.status}.`);
   }
+  proxyOrigin = new URL(answer.url).origin.replace(/^http/, "ws");
   const client = new RFB(screen, answer.url, { shared: true, wsProtocols: ["binary"] });
   rfb = client;
   client.viewOnly = answer.view_only;
@@ -157,7 +159,8 @@ async function diagnose() {
   if (!wasConnected) {
     return fail("refused", securityReason
       ? `The console could not log in to the VM's display: ${securityReason}.`
-      : "The console proxy refused the connection or could not reach the VM's display (the ticket may have expired). Reconnect to try again with a new ticket.");
+      : "The console proxy refused the connection or could not reach the VM's display (the ticket may have expired). Reconnect to try again with a new ticket. "
+        + `If it keeps failing, this browser may not reach the console proxy at ${proxyOrigin}: see VMDASH_CONSOLE_PUBLIC_URL in docs/consoles.md.`);
   }
   fail("closed", "The console connection closed. Reconnect to open it again.");
 }

@@ -57,6 +57,18 @@ class Command(BaseCommand):
             children.append(_child("vmdash_events"))
         self.stdout.write(f"vmdash: live events {_events_mode(options['no_events'])}")
         self.stdout.write(f"vmdash: serving http://{host}:{port}/ (Ctrl+C stops)")
+        if (
+            settings.VMDASH_CONSOLE_PROXY
+            and not options["no_console_proxy"]
+            and host not in ("127.0.0.1", "localhost", "::1")
+            and settings.VMDASH_CONSOLE_PROXY_HOST in ("127.0.0.1", "localhost", "::1")
+            and not settings.VMDASH_CONSOLE_PUBLIC_URL
+        ):
+            self.stdout.write(
+                "vmdash: the console proxy listens on loopback only, so browsers on other "
+                "machines cannot open consoles: set VMDASH_CONSOLE_PROXY_HOST, or put both "
+                "behind one reverse proxy (docs/consoles.md)"
+            )
         argv = ["-b", host, "-p", str(port)]
         if settings.VMDASH_PROXY_HEADERS:  # only behind a reverse proxy that sets them
             argv.append("--proxy-headers")
