@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -128,27 +129,16 @@ def publisher(layer: Any) -> Publisher:
     return Publisher(layer)
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A private redis-server on a free loopback port, stopped after the test."""
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    """Debian's redis-server on a free loopback port, no persistence; its URL."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("redis-server is missing: apt-get install redis-server", pytrace=False)
+        raise RuntimeError("redis-server is missing: apt-get install redis-server")
     port = free_port()
+    args = ["--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
+        [binary, *args, "--dir", str(directory)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -163,12 +153,19 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
             if out.stdout.strip() == "PONG":
                 break
             if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("redis-server did not start", pytrace=False)
+                raise RuntimeError("redis-server did not start")
             time.sleep(0.1)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A private redis-server for this test."""
+    with redis_server(tmp_path) as url:
+        yield url
 
 
 @dataclass
@@ -253,6 +250,25 @@ class Deployment:
         return process
 
 
+def new_deployment(data: Path, **env: str) -> Deployment:
+    """A fresh vmdash installation in `data`: database, admin, host 'local'."""
+    full = {
+        **os.environ,
+        "VMDASH_DATA_DIR": str(data),
+        "VMDASH_HOSTS": "local=qemu:///system",
+        "VMDASH_ADMIN_USER": ADMIN[0],
+        "VMDASH_ADMIN_PASSWORD": ADMIN[1],
+        "VMDASH_CONSOLE_PROXY": "0",
+        "VMDASH_EVENTS_MAX_BACKOFF": "1",
+        "DJANGO_SETTINGS_MODULE": "vmdash.settings",
+        **env,
+    }
+    deployment = Deployment(data, full)
+    deployment.manage("migrate", "--noinput", "-v", "0")
+    deployment.manage("vmdash_setup")
+    return deployment
+
+
 @pytest.fixture
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, system_conn: object
@@ -262,21 +278,7 @@ def deployment(
     made: list[Deployment] = []
 
     def make(**env: str) -> Deployment:
-        data = tmp_path_factory.mktemp("vmdash-live")
-        full = {
-            **os.environ,
-            "VMDASH_DATA_DIR": str(data),
-            "VMDASH_HOSTS": "local=qemu:///system",
-            "VMDASH_ADMIN_USER": ADMIN[0],
-            "VMDASH_ADMIN_PASSWORD": ADMIN[1],
-            "VMDASH_CONSOLE_PROXY": "0",
-            "VMDASH_EVENTS_MAX_BACKOFF": "1",
-            "DJANGO_SETTINGS_MODULE": "vmdash.settings",
-            **env,
-        }
-        deployment = Deployment(data, full)
-        deployment.manage("migrate", "--noinput", "-v", "0")
-        deployment.manage("vmdash_setup")
+        deployment = new_deployment(tmp_path_factory.mktemp("vmdash-live"), **env)
         made.append(deployment)
         return deployment
 

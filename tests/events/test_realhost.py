@@ -59,14 +59,24 @@ async def until(comm: Any, *texts: str, timeout: float = 30) -> str:
 
 async def connected(comm: Any, guest_uuid: str, host: str = "local") -> None:
     """Subscribed to the guest's row and header, with the service watching."""
-    await subscribe(
-        comm,
-        [
-            {"region": "domain-row", "host": host, "uuid": guest_uuid},
-            {"region": "domain-header", "host": host, "uuid": guest_uuid},
-        ],
+    regions = [
+        {"region": "domain-row", "host": host, "uuid": guest_uuid},
+        {"region": "domain-header", "host": host, "uuid": guest_uuid},
+    ]
+    await subscribe(comm, regions)  # the first WebSocket started the service
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        service = embedded_service()
+        watcher = service.watchers.get(host) if service else None
+        if watcher is not None and watcher.connected.is_set():
+            break
+        assert loop.time() < deadline, "the events service did not connect"
+        await asyncio.sleep(0.05)
+    await comm.send_to(
+        text_data=json.dumps({"type": "subscribe", "regions": regions, "resync": True})
     )
-    await until(comm, f"<!-- vmdash-live resync {host} -->")  # the host came up
+    await until(comm, f"<!-- vmdash-live resync {host} -->")
 
 
 def uuid_of(guest: Any) -> str:

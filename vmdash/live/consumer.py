@@ -14,6 +14,7 @@ retrying and says so.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -37,7 +38,7 @@ from vmdash.policy import Action
 from vmdash.virt.domains import DomainSummary
 from vmdash.virt.errors import VirtError
 from vmdash.virt.events import MEMBERSHIP, STATE, Change, read_domain
-from vmdash.virt.hosts import each_host, host_info
+from vmdash.virt.hosts import HostInfo, PerHost, each_host, host_info
 from vmdash.virt.refs import DomainRef, HostRef
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             )
 
     def _host_toast(self, host: str, what: str, level: str = "info") -> str:
-        return self.renderer.toast(f"Host {self.sub.visible[host].label} {what}", level)
+        return regions.toast_html(f"Host {self.sub.visible[host].label} {what}", level)
 
     async def _on_domain(self, message: LiveMessage) -> None:
         host, uuid, change = message["host"], message["uuid"], message["change"]
@@ -200,7 +201,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             except VirtError as err:
                 log.info("live: cannot re-read %s on %s: %s", uuid, host, err)
                 return  # the host's status message follows; it resyncs the page
-        parts = await _off_loop(self._render_domain)(href, uuid, message, summary, row, head)
+        parts = await self._domain_parts(
+            href, uuid, message["name"], summary, row, head, message["id"]
+        )
         if in_table and self._joins_table(message, summary, row):
             self.dirty_table = True
             self._schedule_flush()
@@ -211,29 +214,54 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         if toasts.toastable(message):
             self._queue_toast(message, summary.name if summary else "")
 
-    def _render_domain(
+    async def _domain_parts(
         self,
         host: HostRef,
         uuid: str,
-        message: LiveMessage,
+        name: str,
         summary: DomainSummary | None,
         row: bool,
         head: bool,
+        key: str,
     ) -> list[str]:
+        """The VM's row and header as this user may see them, or their removal."""
         parts = []
         if summary is not None and not policy.can(self.user, Action.VIEW, summary.ref):
             summary = None  # renamed into something this user may not see: gone for them
+        operate = summary is not None and policy.can(self.user, Action.OPERATE, summary.ref)
         if row:
             if summary is not None:
-                parts.append(self.renderer.row(summary))
+                d = summary
+                parts.append(
+                    await self._shared(
+                        ("row", host.slug, uuid, key, operate),
+                        lambda: regions.row_html(d, operate),
+                    )
+                )
             elif not self.sub.table:
                 parts.append(delete_row(uuid))
         if head:
             if summary is not None:
-                parts.append(self.renderer.header(host, summary))
+                d = summary
+                parts.append(
+                    await self._shared(
+                        ("header", host.slug, uuid, key, operate),
+                        lambda: regions.header_html(host, d, operate),
+                    )
+                )
             else:
-                parts.append(self.renderer.gone(host, uuid, message["name"]))
-        return [p for p in parts if p]
+                parts.append(
+                    await self._shared(
+                        ("gone", host.slug, uuid, key), lambda: regions.gone_html(host, uuid, name)
+                    )
+                )
+        return parts
+
+    async def _shared(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
+        """Rendered once per process for everyone with the same rights; then made
+        this connection's own (its CSRF token)."""
+        html = await shared().get(key, lambda: _off_loop(render)())
+        return self.renderer.personal(html)
 
     def _joins_table(self, message: LiveMessage, summary: DomainSummary | None, row: bool) -> bool:
         """Does the table need a full re-render (a VM came, went, or left the filter)?"""
@@ -273,16 +301,24 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     async def _host_regions(self, dirty: dict[str, str]) -> list[str]:
         parts: list[str] = []
         for host, key in dirty.items():
-            if host in self.sub.cards or host in self.sub.facts:
-                result = await self._host_info(self.sub.visible[host], key)
+            href = self.sub.visible[host]
+            if (host in self.sub.cards or host in self.sub.facts) and policy.can(
+                self.user, Action.VIEW, href
+            ):
+                result: PerHost[HostInfo] = await self._host_info(href, key)
                 if host in self.sub.cards:
-                    parts.append(await _off_loop(self.renderer.host_card)(result))
+                    card = functools.partial(regions.host_card_html, result)
+                    parts.append(await self._shared(("card", host, key), card))
                 if host in self.sub.facts:
-                    parts.append(await _off_loop(self.renderer.host_facts)(result))
+                    facts = functools.partial(regions.host_facts_html, result)
+                    parts.append(await self._shared(("facts", host, key), facts))
         if self.sub.totals and dirty:
             key = "|".join(sorted(dirty.values()))
             counts = await self._totals(key)
-            parts.append(await _off_loop(self.renderer.totals)(counts))
+            shown = tuple(sorted(self.sub.visible))  # only hosts this user may see
+            parts.append(
+                await self._shared(("totals", shown, key), lambda: regions.totals_html(counts))
+            )
         return [p for p in parts if p]
 
     # Resync: re-render everything the page shows on some hosts.
@@ -312,8 +348,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
                 summary = await self._read(href, uuid, key)
             except VirtError:
                 continue
-            fake = _resync_message(host, uuid)
-            parts += await _off_loop(self._render_domain)(href, uuid, fake, summary, row, not row)
+            parts += await self._domain_parts(href, uuid, "", summary, row, not row, key)
         return parts
 
     # Reads shared by every consumer of this process.
@@ -360,8 +395,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         actor = await shared().get(("actor", message["id"]), lambda: toasts.find_actor(message))
         if actor is not None and actor == self.user.get_username():
             return  # they did it themselves and see the result
-        html = self.renderer.toast(toasts.text(message, actor, name))
-        await self._send(message["id"], [html])
+        await self._send(message["id"], [regions.toast_html(toasts.text(message, actor, name))])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
@@ -399,23 +433,6 @@ def _session_holds(scope: dict[str, Any], user: Any) -> bool:
     for attr in ("is_staff", "is_superuser"):
         setattr(user, attr, getattr(fresh, attr))  # policy changes apply from now on
     return True
-
-
-def _resync_message(host: str, uuid: str) -> LiveMessage:
-    return LiveMessage(
-        type="live.event",
-        id="resync",
-        epoch="",
-        seq=0,
-        host=host,
-        kind="domain",
-        change="resync",
-        uuid=uuid,
-        name="",
-        detail="",
-        info="",
-        at=time.time(),
-    )
 
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "EventsConsumer"]

@@ -12,8 +12,8 @@ by the partial that rendered it on first load, for the same user:
     host-facts     host-facts-<slug>   vmdash/host_detail.html#facts
     state-totals   state-totals        vmdash/overview.html#totals
 
-Everything here is synchronous and runs off the event loop (templates, the
-policy and the list view may touch the database).
+Everything here is synchronous and runs off the event loop (templates; the
+list view touches the database). The policy is asked by the consumer.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, QueryDict
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils.html import escape
 from django_htmx.middleware import HtmxDetails
 
 from vmdash import policy
 from vmdash.live.messages import host_group, object_group, status_group
-from vmdash.policy import Action
 from vmdash.virt.domains import DomainSummary, Op
 from vmdash.virt.enums import DomainState
 from vmdash.virt.events import ObjectKind
@@ -134,77 +134,74 @@ def delete_row(uuid: str) -> str:
     return f'<tr id="dom-{escape(uuid)}" hx-swap-oob="delete"></tr>'
 
 
+# Partials are rendered once per event and per variant (may the user operate
+# the VM or not), without any request or user: nothing of one user can end up
+# in what another receives. Each consumer asks the policy for its own user,
+# picks the variant, and puts in its own CSRF token for the placeholder.
+CSRF_PLACEHOLDER = "vmdashlivecsrfplaceholder" + "0" * 39
+
+
+def _neutral(name: str, context: dict[str, Any]) -> str:
+    return render_to_string(name, {**context, "csrf_token": CSRF_PLACEHOLDER})
+
+
+def row_html(d: DomainSummary, can_operate: bool) -> str:
+    from domains.views import ROW_OPS
+
+    return _neutral(
+        "domains/list.html#row", {"d": d, "row_ops": ROW_OPS, "can_operate": can_operate}
+    )
+
+
+def header_html(host: HostRef, d: DomainSummary, can_operate: bool) -> str:
+    return _neutral(
+        "domains/detail.html#header",
+        {"d": d, "host": host, "all_ops": list(Op), "can_operate": can_operate},
+    )
+
+
+def gone_html(host: HostRef, uuid: str, name: str) -> str:
+    return _neutral("live/_gone.html", {"host": host, "uuid": uuid, "name": name})
+
+
+def host_card_html(result: PerHost[HostInfo]) -> str:
+    return _neutral("vmdash/_host_card.html", {"r": result})
+
+
+def host_facts_html(result: PerHost[HostInfo]) -> str:
+    return _neutral("vmdash/host_detail.html#facts", {"host": result.host, "result": result})
+
+
+def totals_html(counts: list[PerHost[dict[DomainState, int]]]) -> str:
+    """The overview's totals over `counts` (the hosts a user may see)."""
+    totals: dict[DomainState, int] = {}
+    for result in counts:
+        for state, n in (result.value or {}).items():
+            totals[state] = totals.get(state, 0) + n
+    ordered = sorted(totals.items(), key=lambda kv: list(DomainState).index(kv[0]))
+    return _neutral("vmdash/overview.html#totals", {"totals": ordered})
+
+
+def toast_html(text: str, level: str = "info") -> str:
+    return _neutral("live/_toast.html", {"text": text, "level": level})
+
+
 class Renderer:
-    """Renders regions for the user of one WebSocket, asking the policy first."""
+    """What is personal to one WebSocket: its CSRF token, and the VM table,
+    which the list view renders for this user and this page's query."""
 
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
-        self.user = request.user
+        self.csrf_token = get_token(request) if "CSRF_COOKIE" in request.META else ""
 
-    def _render(self, name: str, context: dict[str, Any]) -> str:
-        return render_to_string(name, context, request=self.request)
-
-    def row(self, d: DomainSummary) -> str:
-        from domains.views import ROW_OPS
-
-        if not policy.can(self.user, Action.VIEW, d.ref):
-            return ""
-        return self._render(
-            "domains/list.html#row",
-            {
-                "d": d,
-                "row_ops": ROW_OPS,
-                "can_operate": policy.can(self.user, Action.OPERATE, d.ref),
-            },
-        )
-
-    def header(self, host: HostRef, d: DomainSummary) -> str:
-        if not policy.can(self.user, Action.VIEW, d.ref):
-            return ""
-        return self._render(
-            "domains/detail.html#header",
-            {
-                "d": d,
-                "host": host,
-                "all_ops": list(Op),
-                "can_operate": policy.can(self.user, Action.OPERATE, d.ref),
-            },
-        )
-
-    def gone(self, host: HostRef, uuid: str, name: str) -> str:
-        return self._render("live/_gone.html", {"host": host, "uuid": uuid, "name": name})
+    def personal(self, html: str) -> str:
+        return html.replace(CSRF_PLACEHOLDER, self.csrf_token)
 
     def table(self, query: str) -> str:
-        """The VM list's table as the list view renders it for this user and query."""
         from domains.views import domain_list
 
-        request = _copy(self.request, "/domains/", query)
-        response = domain_list(request)
+        response = domain_list(_copy(self.request, "/domains/", query))
         return response.content.decode()
-
-    def host_card(self, result: PerHost[HostInfo]) -> str:
-        if not policy.can(self.user, Action.VIEW, result.host):
-            return ""
-        return self._render("vmdash/_host_card.html", {"r": result})
-
-    def host_facts(self, result: PerHost[HostInfo]) -> str:
-        if not policy.can(self.user, Action.VIEW, result.host):
-            return ""
-        return self._render(
-            "vmdash/host_detail.html#facts", {"host": result.host, "result": result}
-        )
-
-    def totals(self, counts: list[PerHost[dict[DomainState, int]]]) -> str:
-        totals: dict[DomainState, int] = {}
-        for result in counts:
-            if result.value and policy.can(self.user, Action.VIEW, result.host):
-                for state, n in result.value.items():
-                    totals[state] = totals.get(state, 0) + n
-        ordered = sorted(totals.items(), key=lambda kv: list(DomainState).index(kv[0]))
-        return self._render("vmdash/overview.html#totals", {"totals": ordered})
-
-    def toast(self, text: str, level: str = "info") -> str:
-        return self._render("live/_toast.html", {"text": text, "level": level})
 
 
 def _copy(request: HttpRequest, path: str, query: str) -> HttpRequest:
