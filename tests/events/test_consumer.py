@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,13 +20,14 @@ from vmdash import policy
 from vmdash.live.consumer import CLOSE_UNAUTHENTICATED
 from vmdash.models import AuditEntry, Host
 from vmdash.virt.connection import pool
-from vmdash.virt.events import Change
+from vmdash.virt.events import Change, ObjectEvent, ObjectKind
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WEB1 = "11111111-0000-4000-8000-000000000001"
 DB = "11111111-0000-4000-8000-000000000002"
 ODD = "11111111-0000-4000-8000-000000000003"
+NET = "33333333-0000-4000-8000-000000000001"
 
 
 def row(uuid: str) -> dict[str, str]:
@@ -196,8 +198,6 @@ async def test_a_page_rendered_before_an_event_it_missed_resyncs_on_subscribe(
     first = await ws(as_alice)  # starts this process's recorder
     await subscribe(first, row(ODD))
     await asyncio.sleep(0.1)
-    import time
-
     rendered_at = time.time()
     await on_host(lambda c: c.lookupByUUIDString(WEB1).suspend())
     await publisher.domain("lab", WEB1, "web1", Change.SUSPENDED, "paused")
@@ -277,6 +277,19 @@ async def test_no_toast_for_what_the_user_did_themselves(
     await publisher.domain("lab", WEB1, "web1", Change.SUSPENDED, "paused")
     assert 'data-state="paused"' in await comm.receive_from(timeout=5)
     assert await comm.receive_nothing(timeout=2.5)
+
+
+async def test_network_and_pool_changes_are_told_on_pages_of_their_host(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(comm, TABLE)
+    net = ObjectEvent("lab", ObjectKind.NETWORK, NET, "default", Change.STOPPED, at=time.time())
+    await publisher.publish(net)
+    assert "Network default was stopped outside vmdash." in await _until(comm, "toast")
+    pool = ObjectEvent("lab", ObjectKind.POOL, NET, "images", Change.STARTED, at=time.time())
+    await publisher.publish(pool)
+    assert "Storage pool images was started outside vmdash." in await _until(comm, "toast")
 
 
 async def test_it_ignores_what_it_does_not_understand(

@@ -145,7 +145,13 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             await self._on_host(message)
         elif message["kind"] == "domain":
             await self._on_domain(message)
-        elif self._shows_host(host) and toasts.toastable(message):
+        elif (
+            self._shows_host(host)
+            and toasts.toastable(message)
+            and policy.can(self.user, Action.VIEW, self.sub.visible[host])
+        ):
+            # Networks and pools have no pages yet, nor refs of their own: the
+            # host's visibility decides, and the page says it in a toast.
             self._queue_toast(message)
 
     def _missed_some(self, message: LiveMessage) -> bool:

@@ -69,7 +69,20 @@ _UNATTRIBUTED = {
 _KIND_NOUN = {"domain": "", "network": "Network ", "pool": "Storage pool "}
 
 
-def verb(change: str, detail: str) -> str | None:
+# Networks and storage pools.
+_OTHER_VERBS: dict[str, str] = {
+    Change.DEFINED: "was defined",
+    Change.UNDEFINED: "was removed",
+    Change.STARTED: "was started",
+    Change.STOPPED: "was stopped",
+    Change.CREATED: "was built",
+    Change.DELETED: "was deleted",
+}
+
+
+def verb(change: str, detail: str, kind: str = "domain") -> str | None:
+    if kind != "domain":
+        return _OTHER_VERBS.get(change)
     if (change, detail) in _VERBS:
         return _VERBS[(change, detail)]
     return _VERBS.get((change, ""))
@@ -84,7 +97,8 @@ def rank(message: LiveMessage) -> int:
 
 
 def toastable(message: LiveMessage) -> bool:
-    return message["kind"] != "host" and verb(message["change"], message["detail"]) is not None
+    kind = message["kind"]
+    return kind != "host" and verb(message["change"], message["detail"], kind) is not None
 
 
 def attributed(message: LiveMessage) -> bool:
@@ -131,7 +145,7 @@ async def find_actor(message: LiveMessage) -> str | None:
 
 
 def text(message: LiveMessage, actor: str | None, name: str = "") -> str:
-    what = verb(message["change"], message["detail"]) or "changed"
+    what = verb(message["change"], message["detail"], message["kind"]) or "changed"
     noun = _KIND_NOUN.get(message["kind"], "")
     subject = f"{noun}{name or message['name']}"
     if not attributed(message):
