@@ -49,7 +49,10 @@ pytest: venv
 
 bench: system venv
 	scripts/ensure-libvirtd
+	scripts/make-test-guest
 	$(PY) bench/domain_list.py
+	$(PY) bench/events.py
+	$(PY) bench/console.py
 
 clean:
 	rm -rf $(VENV) var
