@@ -66,8 +66,19 @@ async def layer(settings: Any) -> AsyncIterator[Any]:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     settings.VMDASH_EVENTS = "off"
     yield get_channel_layer()
-    await recorder().stop()
-    await stop_embedded()
+    await settle("the recorder", recorder().stop())
+    await settle("the embedded events service", stop_embedded())
+
+
+async def settle(what: str, work: Any, timeout: float = 10) -> None:
+    """Await teardown work, but fail (with where it hangs) instead of hanging."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        for pending in asyncio.all_tasks():
+            pending.print_stack()
+        pytest.fail(f"stopping {what} hung for {timeout:g} s")
+    task.result()
 
 
 @pytest.fixture
@@ -89,10 +100,9 @@ async def ws() -> AsyncIterator[Callable[..., Any]]:
 
     yield open_
     for comm in opened:
-        try:
-            await comm.disconnect(timeout=2)
-        except (TimeoutError, asyncio.CancelledError, RuntimeError):
-            pass
+        if not comm.future.done():
+            await comm.send_input({"type": "websocket.disconnect", "code": 1000})
+            await settle("a consumer", asyncio.shield(comm.future))
 
 
 class Publisher:

@@ -57,6 +57,20 @@ async def until(comm: Any, *texts: str, timeout: float = 30) -> str:
             return pushed
 
 
+async def seen(comm: Any, *wanted: tuple[str, ...], timeout: float = 30) -> list[str]:
+    """Frames until each of `wanted` (texts that one frame holds together) was
+    seen, in whatever order; the first frame for each."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    found: dict[int, str] = {}
+    while len(found) < len(wanted):
+        pushed: str = await comm.receive_from(timeout=max(0.1, deadline - loop.time()))
+        for i, texts in enumerate(wanted):
+            if i not in found and all(t in pushed for t in texts):
+                found[i] = pushed
+    return [found[i] for i in range(len(wanted))]
+
+
 async def connected(comm: Any, guest_uuid: str, host: str = "local") -> None:
     """Subscribed to the guest's row and header, with the service watching."""
     regions = [
@@ -121,9 +135,12 @@ async def test_the_stream_resumes_with_a_resync_after_libvirtd_restarts(
     await sync_to_async(stop_libvirtd)()
     await until(comm, "Host This machine is unreachable")
     await sync_to_async(start_libvirtd)()
-    resync = await until(comm, "<!-- vmdash-live resync local -->", f'id="dom-{uuid}"')
-    assert 'data-state="shutoff"' in resync
-    await until(comm, "Host This machine is back")
+    resync, back = await seen(
+        comm,
+        ("<!-- vmdash-live resync local -->", f'id="dom-{uuid}"'),
+        ("Host This machine is back",),
+    )
+    assert 'data-state="shutoff"' in resync and "data-live-toast" in back
 
     await sync_to_async(lambda: guest.dom().create())()
     await until(comm, f'id="dom-{uuid}"', 'data-state="running"')

@@ -51,6 +51,9 @@ CLOSE_UNAUTHENTICATED = 4401
 RENDER_SLACK = 1.0
 # Host cards, counts and the table are re-rendered at most this often.
 DEBOUNCE = 0.05
+# A resync that could not read a host (it just came back) tries again.
+RESYNC_RETRIES = 5
+RESYNC_RETRY_DELAY = 1.0
 # How often the session and the user are checked again (logout elsewhere).
 REVALIDATE_EVERY = 30.0
 # One change often comes as several events (a start is RESUMED then STARTED,
@@ -329,19 +332,27 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
     # Resync: re-render everything the page shows on some hosts.
 
-    async def _resync(self, hosts: set[str], key: str) -> None:
+    async def _resync(self, hosts: set[str], key: str, attempt: int = 0) -> None:
         sub = self.sub
         parts: list[str] = []
+        unanswered: set[str] = set()
         if sub.table and sub.table_hosts() & hosts:
             parts.append(await database_sync_to_async(self.renderer.table)(sub.query))
         elif sub.rows:
-            parts += await self._reread_all(sub.rows, hosts, key, row=True)
-        parts += await self._reread_all(sub.headers, hosts, key, row=False)
+            parts += await self._reread_all(sub.rows, hosts, key, unanswered, row=True)
+        parts += await self._reread_all(sub.headers, hosts, key, unanswered, row=False)
         parts += await self._host_regions({h: key for h in hosts if h in sub.visible})
         await self._send(f"resync {' '.join(sorted(hosts))}", parts)
+        if unanswered and attempt < RESYNC_RETRIES:
+            # A host that just came back may not answer every connection yet.
+            self._spawn(self._resync_later(unanswered, key, attempt + 1))
+
+    async def _resync_later(self, hosts: set[str], key: str, attempt: int) -> None:
+        await asyncio.sleep(RESYNC_RETRY_DELAY * attempt)
+        await self._resync(hosts & self.sub.hosts(), f"{key}/retry{attempt}", attempt)
 
     async def _reread_all(
-        self, shown: dict[str, str], hosts: set[str], key: str, *, row: bool
+        self, shown: dict[str, str], hosts: set[str], key: str, unanswered: set[str], *, row: bool
     ) -> list[str]:
         parts: list[str] = []
         for uuid, host in shown.items():
@@ -353,6 +364,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             try:
                 summary = await self._read(href, uuid, key)
             except VirtError:
+                unanswered.add(host)
                 continue
             parts += await self._domain_parts(href, uuid, "", summary, row, not row, key)
         return parts

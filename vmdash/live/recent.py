@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from channels.layers import get_channel_layer
 
@@ -68,24 +69,28 @@ class Recorder:
         # for all its channels; a channel of another prefix would hold that
         # poll (one lock) on a key of its own and starve the consumers.
         channel = await layer.new_channel()
-        joined = 0.0
+        await layer.group_add(ALL, channel)
+        if self.listening_since is None:
+            self.listening_since = time.time()
+        rejoin = asyncio.create_task(self._rejoin(layer, channel))
         try:
+            # A plain await: asyncio.wait_for (Python 3.11) can swallow a
+            # cancellation that arrives with a message, and never stop.
             while True:
-                if time.monotonic() - joined > _REJOIN_EVERY:
-                    await layer.group_add(ALL, channel)
-                    joined = time.monotonic()
-                    if self.listening_since is None:
-                        self.listening_since = time.time()
-                try:
-                    message = await asyncio.wait_for(layer.receive(channel), _REJOIN_EVERY)
-                except TimeoutError:
-                    continue
+                message = await layer.receive(channel)
                 host = message.get("host")
                 if isinstance(host, str):
                     self.last_at[host] = time.time()
         finally:
+            rejoin.cancel()
             with contextlib.suppress(Exception):
                 await layer.group_discard(ALL, channel)
+
+    @staticmethod
+    async def _rejoin(layer: Any, channel: str) -> None:
+        while True:
+            await asyncio.sleep(_REJOIN_EVERY)
+            await layer.group_add(ALL, channel)
 
     def changed_since(self, hosts: set[str], since: float) -> set[str]:
         """The hosts among `hosts` that may have changed since `since` (time.time()).
