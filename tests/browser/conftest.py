@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -98,14 +99,31 @@ def server(tmp_path_factory: pytest.TempPathFactory, system_conn: object) -> Ite
             proc.kill()
 
 
+# One Chromium for the whole session. The conftests of tests/events and
+# tests/console import this fixture, which makes a fixture of each of them:
+# they must share one Playwright, since a second sync Playwright cannot start
+# while the first one's loop runs.
+_chromium: dict[str, Any] = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    if _chromium["users"] == 0:
+        playwright = sync_playwright().start()
+        _chromium["playwright"] = playwright
+        _chromium["browser"] = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+    _chromium["users"] += 1
+    try:
+        yield _chromium["browser"]
+    finally:
+        _chromium["users"] -= 1
+        if _chromium["users"] == 0:
+            _chromium.pop("browser").close()
+            _chromium.pop("playwright").stop()
 
 
 def login(page: Page, url: str, username: str = ADMIN[0], password: str = ADMIN[1]) -> None:
