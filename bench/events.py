@@ -73,6 +73,7 @@ class Guest:
         libvirt.registerErrorHandler(lambda _c, _e: None, None)
         libvirt.virEventRegisterDefaultImpl()
         threading.Thread(target=self._loop, daemon=True).start()
+        self.callbacks: list[tuple[int, float]] = []  # (event, time.time())
         self.conn = libvirt.open(URI)
         self.remove()
         files = ensure_guest()
@@ -85,10 +86,18 @@ class Guest:
         self.dom = self.conn.defineXML(xml)
         self.dom.create()
         self.uuid = self.dom.UUIDString()
-        self.callbacks: list[tuple[int, float]] = []  # (event, time.time())
+        self._watch()
+
+    def _watch(self) -> None:
         self.conn.domainEventRegisterAny(
             self.dom, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_event, None
         )
+
+    def reconnect(self) -> None:
+        """After libvirtd restarted under us (another test run on this host)."""
+        self.conn = libvirt.open(URI)
+        self.dom = self.conn.lookupByUUIDString(self.uuid)
+        self._watch()
 
     @staticmethod
     def _loop() -> None:
@@ -100,7 +109,12 @@ class Guest:
 
     def toggle(self) -> tuple[str, float]:
         """Pause or resume; the state it moves to and when the call returned."""
-        if self.dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+        try:
+            paused = self.dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+        except libvirt.libvirtError:
+            self.reconnect()
+            paused = self.dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+        if paused:
             self.dom.resume()
             return "running", time.time()
         self.dom.suspend()
@@ -122,6 +136,8 @@ class Guest:
 
     def remove(self) -> None:
         try:
+            if not self.conn.isAlive():
+                self.conn = libvirt.open(URI)
             dom = self.conn.lookupByName(GUEST)
         except libvirt.libvirtError:
             return
