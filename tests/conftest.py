@@ -35,6 +35,29 @@ def _fresh_connections() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_foreign_running_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Let asyncio run here even after a browser test of this session.
+
+    Playwright's sync API (the session-wide `browser` fixture) runs its loop
+    in a greenlet of the main thread, and that loop stays marked as "running"
+    in the thread between calls: asyncio.run() and pytest-asyncio would then
+    refuse to start ours. Tests that do not drive the browser hide it while
+    they run and put it back after.
+    """
+    import asyncio.events
+
+    foreign = asyncio.events._get_running_loop()
+    if foreign is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(foreign)
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

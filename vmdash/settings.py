@@ -78,6 +78,10 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": _db_path,
         "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+        # Tests use a file too: an in-memory shared-cache database answers
+        # "table is locked" at once when consumers' threads meet, ignoring
+        # the timeout.
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -38,29 +38,6 @@ from vmdash.virt.events import Change, HostStatus, ObjectEvent, ObjectKind
 ORIGIN = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 
 
-@pytest.fixture(autouse=True)
-def _no_foreign_running_loop(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Let asyncio run here even after a browser test of this session.
-
-    Playwright's sync API (the session-wide `browser` fixture) runs its loop
-    in a greenlet of the main thread, and that loop stays marked as "running"
-    in the thread between calls: asyncio.run() and pytest-asyncio would then
-    refuse to start ours. Tests that do not drive the browser hide it while
-    they run and put it back after.
-    """
-    import asyncio.events
-
-    foreign = asyncio.events._get_running_loop()
-    if foreign is None or "browser" in request.fixturenames:
-        yield
-        return
-    asyncio.events._set_running_loop(None)
-    try:
-        yield
-    finally:
-        asyncio.events._set_running_loop(foreign)
-
-
 @pytest.fixture
 async def layer(settings: Any) -> AsyncIterator[Any]:
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
