@@ -29,7 +29,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             self.style.SUCCESS(
-                "vmdash: first admin created. Log in at http://127.0.0.1:8000 with\n"
+                "vmdash: first admin created. Log in to the dashboard with\n"
                 f"    user:     {username}\n    password: {shown}\n"
                 "  This password is shown only this once; change it under Users."
             )
