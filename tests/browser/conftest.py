@@ -39,6 +39,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def run_manage(env: dict[str, str], *args: str) -> str:
+    """`manage.py ARGS` in a process of its own, with `env`; its output."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
 @dataclass
 class Server:
     url: str
@@ -46,15 +59,7 @@ class Server:
     log: Path
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout
+        return run_manage(self.env, *args)
 
 
 @pytest.fixture(scope="session")

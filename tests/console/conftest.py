@@ -27,7 +27,7 @@ from typing import Any
 import libvirt
 import pytest
 
-from tests.browser.conftest import ADMIN, REPO, free_port
+from tests.browser.conftest import ADMIN, REPO, free_port, run_manage
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
 from tests.realhost import PREFIX, SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
@@ -57,15 +57,7 @@ class ConsoleServer:
             return list(conn.execute(sql, args))
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout
+        return run_manage(self.env, *args)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:

@@ -29,7 +29,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from tests.browser.conftest import ADMIN, REPO, browser, free_port  # noqa: F401 - fixture
+from tests.browser.conftest import ADMIN, REPO, browser, free_port, run_manage  # noqa: F401 - fixture
 from vmdash.live.messages import LiveMessage, groups_for, to_message
 from vmdash.live.recent import recorder
 from vmdash.live.service import stop_embedded
@@ -206,15 +206,7 @@ class Deployment:
     processes: list[VmdashProcess] = field(default_factory=list)
 
     def manage(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout
+        return run_manage(self.env, *args)
 
     def web(self, *extra: str, port: int | None = None) -> VmdashProcess:
         port = port or free_port()

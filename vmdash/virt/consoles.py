@@ -21,7 +21,8 @@ from lxml import etree
 
 from vmdash.virt import xml
 from vmdash.virt.connection import ensure_event_loop, is_remote, pool
-from vmdash.virt.errors import InvalidState, NotFound
+from vmdash.virt.domains import lookup
+from vmdash.virt.errors import InvalidState
 from vmdash.virt.refs import HostRef
 
 log = logging.getLogger(__name__)
@@ -145,15 +146,6 @@ def _vnc_target(host: HostRef, dom: libvirt.virDomain) -> VncTarget:
     return VncTarget(uuid, name, domain_id, host=address, port=port, password=password)
 
 
-def _lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDomain:
-    try:
-        return conn.lookupByName(name)
-    except libvirt.libvirtError as err:
-        if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            raise NotFound(f"There is no VM '{name}' on host '{host.label}'.") from None
-        raise
-
-
 def vnc_target(host: HostRef, name: str) -> VncTarget:
     """Where the proxy reaches VM `name`'s VNC display, with its password.
 
@@ -163,7 +155,7 @@ def vnc_target(host: HostRef, name: str) -> VncTarget:
     """
     return pool().call(
         host.uri,
-        lambda conn: _vnc_target(host, _lookup(conn, host, name)),
+        lambda conn: _vnc_target(host, lookup(conn, host, name)),
         f"Cannot read the display of VM '{name}'",
     )
 
@@ -328,7 +320,7 @@ def open_serial(
     ensure_event_loop()
 
     def attach(conn: libvirt.virConnect) -> SerialConsole:
-        dom = _lookup(conn, host, name)
+        dom = lookup(conn, host, name)
         root = xml.parse(dom.XMLDesc(0))
         if not _has_serial(root):
             raise ConsoleUnavailable(

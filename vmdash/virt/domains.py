@@ -308,7 +308,8 @@ def _remember_handles(conn: libvirt.virConnect, handles: dict[str, libvirt.virDo
         _handles[conn] = handles
 
 
-def _lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDomain:
+def lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDomain:
+    """virDomainLookupByName; NotFound that names the VM and the host."""
     try:
         return conn.lookupByName(name)
     except libvirt.libvirtError as err:
@@ -343,7 +344,7 @@ def get_summary(host: HostRef, name: str) -> DomainSummary:
     """One VM's row (virDomainGetState, GetInfo, GetAutostart, ...); NotFound."""
     return pool().call(
         host.uri,
-        lambda conn: _summary(host, _lookup(conn, host, name)),
+        lambda conn: _summary(host, lookup(conn, host, name)),
         f"Cannot read VM '{name}'",
     )
 
@@ -432,7 +433,7 @@ def get_detail(host: HostRef, name: str) -> DomainDetail:
     """Everything the VM page shows: one virDomainGetXMLDesc plus state calls."""
 
     def read(conn: libvirt.virConnect) -> DomainDetail:
-        dom = _lookup(conn, host, name)
+        dom = lookup(conn, host, name)
         summary = _summary(host, dom)
         text = dom.XMLDesc(0)
         root = xml.parse(text)
@@ -528,7 +529,7 @@ def run_op(host: HostRef, name: str, op: Op) -> DomainRef:
     info = OPS[op]
 
     def act(conn: libvirt.virConnect) -> DomainRef:
-        dom = _lookup(conn, host, name)
+        dom = lookup(conn, host, name)
         ref = DomainRef(host.slug, dom.name(), dom.UUIDString())
         summary = _summary(host, dom)
         if op not in summary.ops:
