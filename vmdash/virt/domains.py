@@ -318,7 +318,8 @@ def lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDom
         raise
 
 
-def _summary(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
+def summarize(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
+    """One VM's row from its handle (virDomainGetState, GetInfo, GetAutostart, ...)."""
     state_code, reason_code = dom.state()
     state = DomainState.from_virt(state_code)
     info = dom.info()
@@ -344,7 +345,7 @@ def get_summary(host: HostRef, name: str) -> DomainSummary:
     """One VM's row (virDomainGetState, GetInfo, GetAutostart, ...); NotFound."""
     return pool().call(
         host.uri,
-        lambda conn: _summary(host, lookup(conn, host, name)),
+        lambda conn: summarize(host, lookup(conn, host, name)),
         f"Cannot read VM '{name}'",
     )
 
@@ -434,7 +435,7 @@ def get_detail(host: HostRef, name: str) -> DomainDetail:
 
     def read(conn: libvirt.virConnect) -> DomainDetail:
         dom = lookup(conn, host, name)
-        summary = _summary(host, dom)
+        summary = summarize(host, dom)
         text = dom.XMLDesc(0)
         root = xml.parse(text)
         os_node = root.find("os")
@@ -531,7 +532,7 @@ def run_op(host: HostRef, name: str, op: Op) -> DomainRef:
     def act(conn: libvirt.virConnect) -> DomainRef:
         dom = lookup(conn, host, name)
         ref = DomainRef(host.slug, dom.name(), dom.UUIDString())
-        summary = _summary(host, dom)
+        summary = summarize(host, dom)
         if op not in summary.ops:
             raise InvalidState(
                 f"Cannot {info.verb} VM '{name}': it is {summary.state.label}"

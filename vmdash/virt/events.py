@@ -27,7 +27,7 @@ from typing import Any
 import libvirt
 
 from vmdash.virt.connection import ensure_event_loop, is_remote, pool
-from vmdash.virt.domains import DomainSummary, _summary
+from vmdash.virt.domains import DomainSummary, summarize
 from vmdash.virt.refs import HostRef
 
 log = logging.getLogger(__name__)
@@ -463,7 +463,7 @@ def read_domain(host: HostRef, uuid: str) -> DomainSummary | None:
     def read(conn: libvirt.virConnect) -> DomainSummary | None:
         try:
             dom = conn.lookupByUUIDString(uuid)
-            return _summary(host, dom)
+            return summarize(host, dom)
         except libvirt.libvirtError as err:
             if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None  # undefined, or a transient VM that stopped
