@@ -12,8 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from vmdash.access import get_domain_for_user, visible_hosts
-from vmdash.audit import perform
+from vmdash import door
+from vmdash.audit import Actor, perform
 from vmdash.policy import Action, can, visible
 from vmdash.render import is_htmx
 from vmdash.virt import domains as virt_domains
@@ -50,7 +50,7 @@ ROW_OPS = (Op.START, Op.SHUTDOWN, Op.REBOOT, Op.PAUSE, Op.RESUME, Op.FORCE_OFF)
 
 @require_GET
 def domain_list(request: HttpRequest) -> HttpResponse:
-    hosts = visible_hosts(request)
+    hosts = door.visible_hosts(door.who(request))
     host_filter = request.GET.get("host", "")
     if host_filter:
         hosts = [h for h in hosts if h.slug == host_filter]
@@ -60,7 +60,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
     rows: list[DomainSummary] = []
     for result in results:
         rows += result.value or []
-    allowed = {r for r in visible(request.user, [d.ref for d in rows])}
+    allowed = {r for r in visible(door.who(request), [d.ref for d in rows])}
     rows = [d for d in rows if d.ref in allowed]
 
     state = request.GET.get("state", "")
@@ -79,7 +79,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "results": results,
         "errors": [r for r in results if r.error],
-        "hosts": visible_hosts(request),
+        "hosts": door.visible_hosts(door.who(request)),
         "host_filter": host_filter,
         "state": state,
         "states": list(STATE_FILTERS),
@@ -88,7 +88,7 @@ def domain_list(request: HttpRequest) -> HttpResponse:
         "total": len(rows),
         "row_ops": ROW_OPS,
         "columns": COLUMNS,
-        "can_operate": can(request.user, Action.OPERATE),
+        "can_operate": can(door.who(request), Action.OPERATE),
     }
     template = "domains/list.html#table" if is_htmx(request) else "domains/list.html"
     return render(request, template, context)
@@ -108,7 +108,7 @@ def _with_metadata(rows: list[DomainSummary], refs: dict[str, HostRef]) -> list[
 
 @require_GET
 def domain_detail(request: HttpRequest, host: str, name: str, tab: str) -> HttpResponse:
-    host_ref, _ref = get_domain_for_user(request, host, name)
+    host_ref, _ref = door.domain(door.who(request), host, name)
     detail = virt_domains.get_detail(host_ref, name)
     return render(
         request,
@@ -119,7 +119,7 @@ def domain_detail(request: HttpRequest, host: str, name: str, tab: str) -> HttpR
             "host": host_ref,
             "tab": tab,
             "all_ops": list(Op),
-            "can_operate": can(request.user, Action.OPERATE, detail.ref),
+            "can_operate": can(door.who(request), Action.OPERATE, detail.ref),
         },
     )
 
@@ -135,7 +135,7 @@ def _op(op: str) -> Op:
 def domain_confirm(request: HttpRequest, host: str, name: str, op: str) -> HttpResponse:
     """The confirmation page for operations that destroy something (no JS needed)."""
     operation = _op(op)
-    host_ref, _ref = get_domain_for_user(request, host, name, _action_for(operation))
+    host_ref, _ref = door.domain(door.who(request), host, name, _action_for(operation))
     summary = virt_domains.get_summary(host_ref, name)
     return render(
         request,
@@ -151,12 +151,15 @@ def _action_for(op: Op) -> Action:
 @require_POST
 def domain_op(request: HttpRequest, host: str, name: str, op: str) -> HttpResponse:
     operation = _op(op)
-    host_ref, ref = get_domain_for_user(request, host, name, _action_for(operation))
+    host_ref, ref = door.domain(door.who(request), host, name, _action_for(operation))
     info = OPS[operation]
     if info.confirm and request.POST.get("confirm") != name:
         return redirect("domain-confirm", host, name, operation.value)
     done = perform(
-        request, operation.value, ref, lambda: virt_domains.run_op(host_ref, name, operation)
+        Actor.of_request(request),
+        operation.value,
+        ref,
+        lambda: virt_domains.run_op(host_ref, name, operation),
     )
     view = request.POST.get("view", "detail")
     if is_htmx(request):

@@ -105,3 +105,10 @@ def as_bob(bob: User) -> Client:
     c = Client()
     c.force_login(bob)
     return c
+
+
+def audit_entries() -> Any:
+    """The audit trail without logins and logouts (every test client logs in)."""
+    from vmdash.models import AuditEntry
+
+    return AuditEntry.objects.exclude(object_type="user")

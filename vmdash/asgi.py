@@ -1,4 +1,4 @@
-"""ASGI entry point: Django for HTTP; WebSocket routes join here as they come."""
+"""ASGI entry point: Django for HTTP (bodies limited), Channels for WebSockets."""
 
 import os
 
@@ -11,11 +11,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from vmdash.bodylimit import BodyLimit  # noqa: E402
 from vmdash.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -1,13 +1,22 @@
-"""Show hypervisor errors as a message in the page, never as a 500."""
+"""Request-wide concerns: hypervisor errors as pages, denied attempts audited,
+private caching of what a logged-in person sees."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+from django.utils.cache import patch_cache_control
 
+from vmdash.audit import Actor, Outcome, record
 from vmdash.render import error_response
 from vmdash.virt.errors import VirtError
+from vmdash.virt.refs import DomainRef
+
+_SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
 
 class VirtErrorMiddleware:
@@ -21,3 +30,69 @@ class VirtErrorMiddleware:
         if isinstance(exception, VirtError):
             return error_response(request, str(exception), exception.status)
         return None
+
+
+class AuditDeniedMiddleware:
+    """Every refused mutation (a POST answered 403 or 404 by the door) leaves a row."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        if request.method in _SAFE or not isinstance(exception, PermissionDenied | Http404):
+            return
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            action, kwargs = "post", {}
+        else:
+            action, kwargs = match.url_name or "post", match.kwargs
+        host, name = str(kwargs.get("host", "")), str(kwargs.get("name", ""))
+        ref = DomainRef(host, name) if name else None
+        record(
+            Actor.of_request(request),
+            action.removeprefix("domain-"),
+            ref,
+            Outcome.DENIED,
+            f"{request.path_info}: {exception}",
+            object_type="" if ref else ("host" if host else ""),
+            object_name="" if ref else host,
+        )
+
+
+class PrivateCacheMiddleware:
+    """Pages for a logged-in person are theirs alone: never kept by a shared cache."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Expires"):
+            patch_cache_control(response, private=True, no_cache=True)
+        return response
+
+
+LOGIN_AT = "vmdash_login_at"
+
+
+class SessionAgeMiddleware:
+    """A login ends VMDASH_SESSION_MAX seconds after it began, however busy it is
+    (idle expiry is the session cookie's age, renewed by every request)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+        from django.contrib.auth import logout
+
+        session = getattr(request, "session", None)
+        began = session.get(LOGIN_AT) if session is not None else None
+        if isinstance(began, int | float) and time.time() - began > settings.VMDASH_SESSION_MAX:
+            logout(request)
+        return self.get_response(request)

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
 from vmdash.virt.refs import HostRef
+
+
+class AppendOnly(Exception):
+    """Something tried to change or delete the audit trail."""
+
+
+class _AuditQuerySet(models.QuerySet["AuditEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnly("Audit entries cannot be changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("Audit entries cannot be deleted.")
 
 
 class Host(models.Model):
@@ -57,6 +71,10 @@ class AuditEntry(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     message = models.TextField(blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    via = models.CharField(max_length=20, blank=True, default="web")
+    diff = models.TextField(blank=True)
+
+    objects = _AuditQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -64,3 +82,11 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_name}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AppendOnly("Audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnly("Audit entries cannot be deleted.")

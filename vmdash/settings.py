@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    "axes",
     "vmdash",
     "vmdash.console",
     "domains",
@@ -47,11 +48,23 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "vmdash.middleware.SessionAgeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "vmdash.door.WhoMiddleware",
+    "vmdash.middleware.PrivateCacheMiddleware",
+    "vmdash.middleware.AuditDeniedMiddleware",
     "vmdash.middleware.VirtErrorMiddleware",
+    # Last: it answers locked-out logins (django-axes).
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses logins of locked-out accounts before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "vmdash.urls"
@@ -130,6 +143,28 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Sessions end after VMDASH_SESSION_IDLE seconds without a request, and after
+# VMDASH_SESSION_MAX seconds in any case (vmdash.middleware.SessionAgeMiddleware).
+VMDASH_SESSION_IDLE = envint("VMDASH_SESSION_IDLE", 8 * 3600)
+VMDASH_SESSION_MAX = envint("VMDASH_SESSION_MAX", 7 * 24 * 3600)
+SESSION_COOKIE_AGE = VMDASH_SESSION_IDLE
+SESSION_SAVE_EVERY_REQUEST = True
+
+# Repeated wrong passwords lock the account and the address (django-axes):
+# VMDASH_LOGIN_FAILURES failures lock for VMDASH_LOGIN_LOCKOUT seconds.
+AXES_FAILURE_LIMIT = envint("VMDASH_LOGIN_FAILURES", 10)
+AXES_COOLOFF_TIME = envint("VMDASH_LOGIN_LOCKOUT", 900) / 3600  # hours
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+AXES_VERBOSE = False
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Request bodies larger than this are refused before they are read (vmdash.asgi);
+# uploads (a later issue) stream through their own route.
+VMDASH_MAX_BODY = envint("VMDASH_MAX_BODY", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = VMDASH_MAX_BODY
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -170,5 +205,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("VMDASH_LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {"django.channels.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -12,8 +12,9 @@ import libvirt
 import pytest
 from django.test import Client
 
+from tests.conftest import audit_entries
 from tests.realhost import Guest, wait_until
-from vmdash.models import AuditEntry, Host
+from vmdash.models import Host
 
 pytestmark = [pytest.mark.django_db, pytest.mark.libvirtd]
 
@@ -38,7 +39,7 @@ def test_it_starts_and_shuts_down_a_real_guest(client: Client, local: Host, make
     assert post(client, guest, "shutdown") == 302
     wait_until(lambda: guest.state() == SHUTOFF, 30, "the guest to power off after ACPI shutdown")
     assert guest.dom().state()[1] == libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN
-    actions = list(AuditEntry.objects.order_by("id").values_list("action", "outcome"))
+    actions = list(audit_entries().order_by("id").values_list("action", "outcome"))
     assert actions == [("start", "ok"), ("shutdown", "ok")]
 
 

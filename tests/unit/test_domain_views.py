@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import WEIRD_NAME
-from vmdash.models import AuditEntry, Host
+from tests.conftest import WEIRD_NAME, audit_entries
+from vmdash.models import Host
 from vmdash.virt import domains
 from vmdash.virt.enums import DomainState
 
@@ -181,7 +181,7 @@ class TestActions:
 
     def test_every_operation_is_audited(self, as_alice: Client, lab: Host) -> None:
         as_alice.post(op_url("db", "start"))
-        entry = AuditEntry.objects.get()
+        entry = audit_entries().get()
         assert (entry.username, entry.host, entry.object_name, entry.action, entry.outcome) == (
             "alice",
             "lab",
@@ -198,7 +198,7 @@ class TestActions:
         assert response.status_code == 409
         assert "Cannot start VM &#x27;web1&#x27;: it is running." in response.content.decode()
         assert state_of(lab, "web1") == DomainState.RUNNING
-        entry = AuditEntry.objects.get()
+        entry = audit_entries().get()
         assert entry.outcome == "error" and "it is running" in entry.message
 
     def test_with_htmx_the_error_goes_to_the_message_area(
@@ -215,7 +215,7 @@ class TestActions:
         for op in domains.Op:
             assert as_alice.get(op_url("web1", op.value)).status_code == 405
         assert state_of(lab, "web1") == DomainState.RUNNING
-        assert not AuditEntry.objects.exists()
+        assert not audit_entries().exists()
 
     def test_a_post_without_csrf_is_refused(self, alice: object, lab: Host) -> None:
         client = Client(enforce_csrf_checks=True)
@@ -250,7 +250,7 @@ class TestActions:
         response = as_alice.post(op_url("db", "delete"), {"confirm": "db"})
         assert response["Location"] == reverse("domain-list")
         assert as_alice.get("/hosts/lab/domains/db/").status_code == 404
-        assert AuditEntry.objects.get().action == "delete"
+        assert audit_entries().get().action == "delete"
 
     def test_htmx_delete_from_the_list_removes_the_row(self, as_alice: Client, lab: Host) -> None:
         response = as_alice.post(
@@ -263,7 +263,7 @@ class TestActions:
         assert response.status_code == 302
         assert state_of(lab, WEIRD_NAME) == DomainState.RUNNING
         assert state_of(lab, "web1") == DomainState.RUNNING
-        assert AuditEntry.objects.get().object_name == WEIRD_NAME
+        assert audit_entries().get().object_name == WEIRD_NAME
 
     def test_an_unknown_operation_is_404(self, as_alice: Client, lab: Host) -> None:
         assert (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.conftest import TESTNODE_URI
-from vmdash.models import AuditEntry, Host
+from tests.conftest import TESTNODE_URI, audit_entries
+from vmdash.models import Host
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +40,7 @@ def test_an_admin_adds_a_host_that_answers(as_alice: Client, db: None) -> None:
     )
     assert response.status_code == 302 and response["Location"] == "/hosts/lab2/"
     assert Host.objects.get(slug="lab2").uri == TESTNODE_URI
-    assert AuditEntry.objects.get().action == "host-add"
+    assert audit_entries().get().action == "host-add"
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_an_admin_edits_disables_and_removes_a_host(as_alice: Client, lab: Host)
     assert Host.objects.filter(slug="lab").exists()  # the GET changed nothing
     as_alice.post("/hosts/lab/delete/")
     assert not Host.objects.filter(slug="lab").exists()
-    actions = list(AuditEntry.objects.order_by("id").values_list("action", flat=True))
+    actions = list(audit_entries().order_by("id").values_list("action", flat=True))
     assert actions == ["host-edit", "host-disable", "host-enable", "host-delete"]
 
 

@@ -10,7 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from vmdash.models import AuditEntry, Host
+from tests.conftest import audit_entries
+from vmdash.models import Host
 from vmdash.virt.domains import Op
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +95,9 @@ def test_a_user_without_grants_changes_nothing(as_bob: Client, lab: Host, url: s
     assert response.status_code in (403, 404)
     assert Host.objects.get(slug="lab").enabled
     assert Host.objects.count() == 1
-    assert not AuditEntry.objects.filter(outcome="ok").exists()
+    assert not audit_entries().filter(outcome="ok").exists()
+    denied = audit_entries().get(outcome="denied")  # the refused attempt is on record
+    assert denied.username == "bob" and url in denied.message
     from vmdash.virt import domains
     from vmdash.virt.enums import DomainState
 

@@ -22,13 +22,15 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from vmdash import door
+from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions
 from vmdash.console.models import ConsoleSession
-from vmdash.models import AuditEntry, Host
-from vmdash.policy import Action, can
 from vmdash.virt import consoles
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
@@ -49,30 +51,25 @@ class Denied(Exception):
 
 
 def _authorize(
-    user: User | AnonymousUser, host_slug: str, name: str, want_view_only: bool
+    scope: dict[str, Any], host_slug: str, name: str, want_view_only: bool
 ) -> tuple[HostRef, DomainRef, bool]:
-    """The same checks as the console pages: 404-worthy and 403-worthy both refuse."""
-    if not (user.is_authenticated and user.is_active):
-        raise Denied("Log in to use the serial console.")
-    host = Host.objects.filter(slug=host_slug, enabled=True).first()
-    ref = DomainRef(host_slug, name)
-    if host is None or not can(user, Action.VIEW, ref):
-        raise Denied("No such VM, or you may not see it.")
-    if can(user, Action.CONSOLE, ref):
-        return host.ref, ref, want_view_only
-    if can(user, Action.CONSOLE_VIEW_ONLY, ref):
-        return host.ref, ref, True
-    AuditEntry.objects.create(
-        user_id=user.pk,
-        username=user.get_username(),
-        host=host_slug,
-        object_type="vm",
-        object_name=name,
-        action="console-denied",
-        outcome=AuditEntry.Outcome.DENIED,
-        message="serial console: no console rights",
-    )
-    raise Denied("You may not open the console of this VM.")
+    """The door, as for the console pages: 404-worthy and 403-worthy both refuse."""
+    who = door.load_who(scope.get("user"))
+    if not who.active:
+        raise Denied(_("Log in to use the serial console."))
+    try:
+        return door.console(who, host_slug, name, want_view_only)
+    except Http404:
+        raise Denied(_("No such VM, or you may not see it.")) from None
+    except PermissionDenied:
+        record(
+            Actor.of_scope(scope),
+            "console-denied",
+            DomainRef(host_slug, name),
+            Outcome.DENIED,
+            "serial console: no console rights",
+        )
+        raise Denied(_("You may not open the console of this VM.")) from None
 
 
 def _holders(host: str, name: str, exclude: int | None = None) -> list[ConsoleSession]:
@@ -95,10 +92,10 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         self.host_slug, self.vm_name = str(kwargs["host"]), str(kwargs["name"])
         query = parse_qs(self.scope.get("query_string", b"").decode())
         force = query.get("force") == ["1"]
-        user = self.scope.get("user") or AnonymousUser()
+        user = self.scope["user"]
         try:
             self.host_ref, _ref, self.view_only = await database_sync_to_async(_authorize)(
-                user, self.host_slug, self.vm_name, query.get("view_only") == ["1"]
+                self.scope, self.host_slug, self.vm_name, query.get("view_only") == ["1"]
             )
         except Denied as err:
             await self.status("denied", str(err))

@@ -27,9 +27,9 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from vmdash import door
 from vmdash.console.models import ConsoleTicket
 from vmdash.models import Host
-from vmdash.policy import Action, can
 from vmdash.virt import consoles
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -138,9 +138,6 @@ def _use(ticket_id: int, nonce: str, remote_addr: str | None) -> dict[str, Any] 
     ]
     extra = {
         "username": f"(SELECT username FROM {users_t} u WHERE u.id = user_id)",
-        "is_active": f"(SELECT is_active FROM {users_t} u WHERE u.id = user_id)",
-        "is_staff": f"(SELECT is_staff FROM {users_t} u WHERE u.id = user_id)",
-        "is_superuser": f"(SELECT is_superuser FROM {users_t} u WHERE u.id = user_id)",
         "host_uri": f"(SELECT uri FROM {hosts_t} h WHERE h.slug = host AND h.enabled)",
         "host_name": f"(SELECT name FROM {hosts_t} h WHERE h.slug = host)",
     }
@@ -180,17 +177,9 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
         session_hash(_cookie_session(cookie_header)) or "-", ticket["session_hash"] or "--"
     ):
         raise Refused(f"ticket of user {username!r} from another session")
-    user = get_user_model()(
-        pk=ticket["user_id"],
-        username=username,
-        is_active=bool(ticket["is_active"]),
-        is_staff=bool(ticket["is_staff"]),
-        is_superuser=bool(ticket["is_superuser"]),
-    )
     view_only = bool(ticket["view_only"])
     ref = DomainRef(ticket["host"], ticket["vm_name"], ticket["vm_uuid"])
-    action = Action.CONSOLE_VIEW_ONLY if view_only else Action.CONSOLE
-    if not (can(user, action, ref) or (view_only and can(user, Action.CONSOLE, ref))):
+    if not door.console_allowed(door.load_who_id(int(ticket["user_id"])), ref, view_only):
         raise Refused(f"user {username!r} may no longer open this console")
     if not ticket["host_uri"]:
         raise Refused(f"host {ticket['host']!r} is gone or disabled")

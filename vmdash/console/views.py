@@ -14,10 +14,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from vmdash.access import get_domain_for_user
-from vmdash.audit import record
+from vmdash import door
+from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions, tickets
-from vmdash.models import AuditEntry
 from vmdash.policy import Action, can
 from vmdash.virt import consoles
 from vmdash.virt import domains as virt_domains
@@ -32,13 +31,18 @@ def _console_access(request: HttpRequest, host: str, name: str) -> tuple[HostRef
     A user with Action.CONSOLE may choose view-only; one with only
     Action.CONSOLE_VIEW_ONLY always gets it; anyone else is refused.
     """
-    host_ref, ref = get_domain_for_user(request, host, name)
-    if can(request.user, Action.CONSOLE, ref):
-        return host_ref, ref, False
-    if can(request.user, Action.CONSOLE_VIEW_ONLY, ref):
-        return host_ref, ref, True
-    record(request, "console-denied", ref, AuditEntry.Outcome.DENIED, "no console rights")
-    raise PermissionDenied("You may not open the console of this VM.")
+    try:
+        return door.console(door.who(request), host, name)
+    except PermissionDenied:
+        if request.method == "GET":  # refused POSTs are recorded by AuditDeniedMiddleware
+            record(
+                Actor.of_request(request),
+                "console-denied",
+                DomainRef(host, name),
+                Outcome.DENIED,
+                "no console rights",
+            )
+        raise
 
 
 def proxy_url(request: HttpRequest) -> str:
@@ -82,7 +86,7 @@ def _page(request: HttpRequest, host: str, name: str, template: str, tab: str) -
         "host": host_ref,
         "tab": tab,
         "all_ops": list(Op),
-        "can_operate": can(request.user, Action.OPERATE, detail.ref),
+        "can_operate": can(door.who(request), Action.OPERATE, detail.ref),
         "forced_view_only": view_only,
         "has_vnc": any(g.type == "vnc" for g in detail.graphics),
         "has_graphics": bool(detail.graphics),

@@ -26,7 +26,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from vmdash import policy
+from vmdash import door, policy, revoke
 from vmdash.live import regions, toasts
 from vmdash.live.messages import LiveMessage
 from vmdash.live.push import push_request
@@ -69,6 +69,7 @@ def _off_loop(fn: Callable[..., T]) -> Callable[..., Awaitable[T]]:
 class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     async def connect(self) -> None:
         self.user: Any = None
+        self.who = policy.ANONYMOUS
         self.sub = Subscription()
         self.joined: set[str] = set()
         self.seen: deque[str] = deque(maxlen=512)
@@ -86,6 +87,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        self.who = await database_sync_to_async(door.load_who)(user)
         self.renderer = Renderer(push_request(self.scope))
         ensure_embedded()
 
@@ -108,7 +110,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     # Subscribing: the groups follow what the page shows.
 
     async def _subscribe(self, content: dict[str, Any]) -> None:
-        visible = await database_sync_to_async(regions.visible_hosts)(self.user)
+        visible = await database_sync_to_async(regions.visible_hosts)(self.who)
         sub = Subscription.parse(content.get("regions"), content.get("query"), visible)
         await self._join(sub.groups())
         self.sub = sub
@@ -151,7 +153,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         elif (
             self._shows_host(host)
             and toasts.toastable(message)
-            and policy.can(self.user, Action.VIEW, self.sub.visible[host])
+            and policy.can(self.who, Action.VIEW, self.sub.visible[host])
         ):
             # Networks and pools have no pages yet, nor refs of their own: the
             # host's visibility decides, and the page says it in a toast.
@@ -201,7 +203,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         if not (row or head or host_level):
             return
         # The policy decides before anything about this VM is read or sent.
-        if not policy.can(self.user, Action.VIEW, DomainRef(host, message["name"], uuid)):
+        if not policy.can(self.who, Action.VIEW, DomainRef(host, message["name"], uuid)):
             return
         summary: DomainSummary | None = None
         if row or head or (in_table and change in MEMBERSHIP):
@@ -235,9 +237,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     ) -> list[str]:
         """The VM's row and header as this user may see them, or their removal."""
         parts = []
-        if summary is not None and not policy.can(self.user, Action.VIEW, summary.ref):
+        if summary is not None and not policy.can(self.who, Action.VIEW, summary.ref):
             summary = None  # renamed into something this user may not see: gone for them
-        operate = summary is not None and policy.can(self.user, Action.OPERATE, summary.ref)
+        operate = summary is not None and policy.can(self.who, Action.OPERATE, summary.ref)
         if row:
             if summary is not None:
                 d = summary
@@ -430,6 +432,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     async def _still_valid(self) -> bool:
         self.checked_at = time.monotonic()
         if await database_sync_to_async(_session_holds)(self.scope, self.user):
+            self.who = await database_sync_to_async(door.load_who_id)(self.user.pk)
             return True
         self.user = None
         await self._join(set())
@@ -438,19 +441,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
 
 def _session_holds(scope: dict[str, Any], user: Any) -> bool:
-    """Still logged in (session not flushed) and still an active account?"""
-    from django.contrib.auth import get_user_model
-
+    """Still logged in (session not flushed, same password) and still an active account?"""
     session: Any = scope.get("session")
-    key = session.session_key if session is not None else None
-    if key is not None and not session.exists(key):
-        return False
-    fresh = get_user_model().objects.filter(pk=user.pk).first()
-    if fresh is None or not fresh.is_active:
-        return False
-    for attr in ("is_staff", "is_superuser"):
-        setattr(user, attr, getattr(fresh, attr))  # policy changes apply from now on
-    return True
+    return revoke.session_holds(user.pk, session.session_key if session is not None else None)
 
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "EventsConsumer"]

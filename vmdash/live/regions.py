@@ -122,12 +122,12 @@ class Subscription:
         return not self.hosts()
 
 
-def visible_hosts(user: Any) -> dict[str, HostRef]:
-    """The enabled hosts `user` may see, by slug (database)."""
+def visible_hosts(who: policy.Who) -> dict[str, HostRef]:
+    """The enabled hosts `who` may see, by slug (database)."""
     from vmdash.models import Host
 
     refs = [h.ref for h in Host.objects.filter(enabled=True)]
-    return {r.slug: r for r in policy.visible(user, refs)}
+    return {r.slug: r for r in policy.visible(who, refs)}
 
 
 def delete_row(uuid: str) -> str:

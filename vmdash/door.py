@@ -1,0 +1,128 @@
+"""One door per object kind: every entrance finds objects and asks the policy here.
+
+Pages and htmx partials (through `request.who`, set by WhoMiddleware),
+WebSocket consumers and the console desk (through `load_who`), jobs and the
+API call the same functions; each returns the object with its full ref, or
+raises Http404 (not there, or not yours to see) / PermissionDenied (seen but
+not yours to do). Nothing else decides access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject
+from django.utils.translation import gettext as _
+
+from vmdash.models import Host
+from vmdash.policy import ANONYMOUS, Action, Who, can, require, visible
+from vmdash.virt.errors import NotFound
+from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.resolve import domain_ref
+
+MAX_NAME = 255
+
+
+def load_who(user: Any) -> Who:
+    """The policy's view of `user` (its groups from the database, once)."""
+    if user is None or not (user.is_authenticated and user.is_active):
+        return ANONYMOUS
+    return Who.of(user, user.groups.values_list("name", flat=True))
+
+
+def load_who_id(user_id: int | None) -> Who:
+    """The same for a user known by id only (console desk, jobs)."""
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return load_who(user)
+
+
+def who(request: HttpRequest) -> Who:
+    found = getattr(request, "who", None)
+    return found if isinstance(found, Who) else load_who(getattr(request, "user", None))
+
+
+class WhoMiddleware:
+    """Puts `request.who` on every request, loaded on first use."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.who = SimpleLazyObject(lambda: load_who(request.user))  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def check_name(name: str) -> str:
+    """A name from a URL or a message, before it goes near libvirt (404 if it cannot be one)."""
+    if not name or len(name.encode()) > MAX_NAME or any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise Http404(_("There is no such object."))
+    return name
+
+
+def host(who_: Who, slug: str, action: Action = Action.VIEW) -> HostRef:
+    """An enabled host `who_` may see (404 otherwise) and may `action` (403)."""
+    obj = Host.objects.filter(slug=slug, enabled=True).first()
+    if obj is None:
+        raise Http404(_("There is no host '%(slug)s'.") % {"slug": slug})
+    require(who_, action, obj.ref)
+    return obj.ref
+
+
+def host_record(who_: Who, slug: str) -> Host:
+    """A host as stored, enabled or not, for those who manage hosts (404 / 403)."""
+    obj = Host.objects.filter(slug=slug).first()
+    if obj is None or not (obj.enabled or can(who_, Action.MANAGE_HOSTS, obj.ref)):
+        raise Http404(_("There is no host '%(slug)s'.") % {"slug": slug})
+    require(who_, Action.MANAGE_HOSTS, obj.ref)
+    return obj
+
+
+def domain(
+    who_: Who, host_slug: str, name: str, action: Action = Action.VIEW
+) -> tuple[HostRef, DomainRef]:
+    """The host and VM `name` on it with its UUID, after the policy allowed `action`."""
+    href = host(who_, host_slug)
+    check_name(name)
+    try:
+        ref = domain_ref(href, name)
+    except NotFound:
+        raise Http404(
+            _("There is no VM '%(name)s' on host '%(host)s'.") % {"name": name, "host": href.label}
+        ) from None
+    require(who_, action, ref)
+    return href, ref
+
+
+def console(
+    who_: Who, host_slug: str, name: str, want_view_only: bool = False
+) -> tuple[HostRef, DomainRef, bool]:
+    """The VM and whether `who_`'s console of it is view-only; 404 / 403 like every door.
+
+    Action.CONSOLE may choose view-only; Action.CONSOLE_VIEW_ONLY always gets it.
+    """
+    href, ref = domain(who_, host_slug, name)
+    if can(who_, Action.CONSOLE, ref):
+        return href, ref, want_view_only
+    require(who_, Action.CONSOLE_VIEW_ONLY, ref)
+    return href, ref, True
+
+
+def console_allowed(who_: Who, ref: DomainRef, view_only: bool) -> bool:
+    """May `who_` still hold this console (the desk and open consoles ask again)?"""
+    if can(who_, Action.CONSOLE, ref):
+        return True
+    return view_only and can(who_, Action.CONSOLE_VIEW_ONLY, ref)
+
+
+def visible_hosts(who_: Who) -> list[Host]:
+    """The enabled hosts `who_` may see."""
+    hosts = list(Host.objects.filter(enabled=True))
+    allowed = {r.slug for r in visible(who_, [h.ref for h in hosts])}
+    return [h for h in hosts if h.slug in allowed]
+
+
+def visible_domains(who_: Who, refs: list[DomainRef]) -> list[DomainRef]:
+    return visible(who_, refs)
