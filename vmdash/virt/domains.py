@@ -15,13 +15,13 @@ from enum import StrEnum
 from functools import cached_property
 
 import libvirt
-from lxml import etree
 
-from vmdash.virt import xml
 from vmdash.virt.connection import pool
 from vmdash.virt.enums import DomainState, state_reason
 from vmdash.virt.errors import InvalidState, NotFound, translate
+from vmdash.virt.names import check_name
 from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.xml.domain import CharXML, DiskXML, DomainXML, GraphicsXML, InterfaceXML
 
 
 class Op(StrEnum):
@@ -309,7 +309,12 @@ def _remember_handles(conn: libvirt.virConnect, handles: dict[str, libvirt.virDo
 
 
 def lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDomain:
-    """virDomainLookupByName; NotFound that names the VM and the host."""
+    """virDomainLookupByName; NotFound that names the VM and the host.
+
+    A name no VM can have (NUL, control characters, too long) is NotFound
+    before libvirt is asked: the binding would raise ValueError on a NUL.
+    """
+    check_name("VM", name)
     try:
         return conn.lookupByName(name)
     except libvirt.libvirtError as err:
@@ -318,8 +323,8 @@ def lookup(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virDom
         raise
 
 
-def summarize(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
-    """One VM's row from its handle (virDomainGetState, GetInfo, GetAutostart, ...)."""
+def _facts(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
+    """One VM's row without title and description (virDomainGetState, GetInfo, ...)."""
     state_code, reason_code = dom.state()
     state = DomainState.from_virt(state_code)
     info = dom.info()
@@ -336,6 +341,13 @@ def summarize(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
         persistent=persistent,
         autostart=bool(dom.autostart()) if persistent else False,
         managed_save=bool(dom.hasManagedSaveImage(0)) if persistent else False,
+    )
+
+
+def summarize(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
+    """One VM's row from its handle, with title and description (virDomainGetMetadata)."""
+    return replace(
+        _facts(host, dom),
         title=_metadata(dom, libvirt.VIR_DOMAIN_METADATA_TITLE),
         description=_metadata(dom, libvirt.VIR_DOMAIN_METADATA_DESCRIPTION),
     )
@@ -350,45 +362,58 @@ def get_summary(host: HostRef, name: str) -> DomainSummary:
     )
 
 
-def _disk(node: etree._Element) -> Disk:
-    source_type = node.get("type", "file")
-    src = node.find("source")
-    source = ""
-    if src is not None:
-        if source_type == "volume":
-            source = f"{src.get('pool', '')}/{src.get('volume', '')}"
-        elif source_type == "network":
-            source = (
-                f"{src.get('protocol', '')}://{xml.attr(src, 'host', 'name')}/{src.get('name', '')}"
-            )
-        else:
-            source = src.get("file") or src.get("dev") or src.get("dir") or ""
-    order = xml.attr(node, "boot", "order")
+def _source_label(disk: DiskXML) -> str:
+    """Where a disk's data lives, as the page shows it."""
+    if disk.type == "volume":
+        return f"{disk.source_pool or ''}/{disk.source_volume or ''}"
+    if disk.type == "network":
+        return f"{disk.source_protocol or ''}://{disk.source_host or ''}/{disk.source_name or ''}"
+    return disk.source_file or disk.source_dev or disk.source_dir or ""
+
+
+def _disk(disk: DiskXML) -> Disk:
     return Disk(
-        device=node.get("device", "disk"),
-        target=xml.attr(node, "target", "dev"),
-        bus=xml.attr(node, "target", "bus"),
-        source=source,
-        source_type=source_type,
-        format=xml.attr(node, "driver", "type"),
-        readonly=node.find("readonly") is not None,
-        boot_order=int(order) if order.isdigit() else None,
+        device=disk.device or "disk",
+        target=disk.target_dev or "",
+        bus=disk.target_bus or "",
+        source=_source_label(disk),
+        source_type=disk.type or "file",
+        format=disk.driver_type or "",
+        readonly=disk.readonly,
+        boot_order=disk.boot_order,
     )
 
 
-def _nic(node: etree._Element) -> Nic:
-    kind = node.get("type", "")
-    src = node.find("source")
-    source = ""
-    if src is not None:
-        source = src.get("network") or src.get("bridge") or src.get("dev") or ""
+def _nic(nic: InterfaceXML) -> Nic:
     return Nic(
-        mac=xml.attr(node, "mac", "address").lower(),
-        type=kind,
-        source=source,
-        model=xml.attr(node, "model", "type"),
-        target=xml.attr(node, "target", "dev"),
-        link_up=xml.attr(node, "link", "state", "up") != "down",
+        mac=(nic.mac or "").lower(),
+        type=nic.type or "",
+        source=nic.source_network or nic.source_bridge or nic.source_dev or "",
+        model=nic.model or "",
+        target=nic.target or "",
+        link_up=nic.link_state != "down",
+    )
+
+
+def _graphics(g: GraphicsXML) -> Graphics:
+    # Read from the SECURE XML: only there does libvirt show that a password is set.
+    return Graphics(
+        type=g.type or "",
+        port=g.port,
+        listen=g.address,
+        autoport=g.autoport is True,
+        has_password=g.has_password,
+    )
+
+
+def _serial(c: CharXML) -> Serial:
+    kind = c.target_type or c.tag
+    port = "" if c.target_port is None else str(c.target_port)
+    return Serial(
+        kind=c.tag,
+        type=c.type or "",
+        target=f"{kind} {port}".strip(),
+        path=c.source_path or c.tty or "",
     )
 
 
@@ -412,90 +437,113 @@ def _addresses(dom: libvirt.virDomain) -> dict[str, list[str]]:
     return found
 
 
-def _serial_target(node: etree._Element) -> str:
-    kind = xml.attr(node, "target", "type") or node.tag
-    return f"{kind} {xml.attr(node, 'target', 'port')}".strip()
-
-
-def _firmware(os_node: etree._Element | None) -> str:
-    if os_node is None:
-        return ""
-    if os_node.get("firmware") == "efi":
+def _firmware(doc: DomainXML) -> str:
+    if doc.firmware == "efi":
         return "UEFI"
-    loader = os_node.find("loader")
-    if loader is not None and (loader.get("type") == "pflash" or "OVMF" in (loader.text or "")):
+    if doc.loader_type == "pflash" or "OVMF" in (doc.loader or ""):
         return "UEFI"
-    if os_node.find("kernel") is not None:
+    if doc.kernel is not None:
         return "direct kernel boot"
     return "BIOS"
 
 
+def _sized(dom: libvirt.virDomain, disk: Disk) -> Disk:
+    """The disk with its capacity and allocation (virDomainGetBlockInfo) when known."""
+    if not disk.source or disk.source_type not in ("file", "block", "volume"):
+        return disk
+    try:
+        capacity, allocation, _physical = dom.blockInfo(disk.target, 0)
+    except libvirt.libvirtError:
+        return disk  # no medium, inaccessible file: size unknown
+    return replace(disk, capacity=int(capacity), allocation=int(allocation))
+
+
+def _boot_order(doc: DomainXML, disks: Iterable[Disk]) -> tuple[str, ...]:
+    """<os><boot dev=...>, else the disks' per-device boot order."""
+    devs = [b.dev or "" for b in doc.boot]
+    if devs:
+        return tuple(devs)
+    ordered = sorted((d.boot_order, d.target) for d in disks if d.boot_order is not None)
+    return tuple(target for _order, target in ordered)
+
+
+def _detail(host: HostRef, dom: libvirt.virDomain) -> DomainDetail:
+    summary = summarize(host, dom)
+    doc = DomainXML.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
+    disks = tuple(_sized(dom, _disk(d)) for d in doc.disks)
+    nics = tuple(_nic(n) for n in doc.interfaces)
+    if summary.state.is_active and nics:
+        addrs = _addresses(dom)
+        nics = tuple(replace(n, addresses=tuple(addrs.get(n.mac, ()))) for n in nics)
+    return DomainDetail(
+        summary=summary,
+        os_type=doc.os_type or "",
+        arch=doc.arch or "",
+        machine=doc.machine or "",
+        firmware=_firmware(doc),
+        boot_order=_boot_order(doc, disks),
+        emulator=doc.emulator or "",
+        domain_type=doc.type or "",
+        disks=disks,
+        nics=nics,
+        graphics=tuple(_graphics(g) for g in doc.graphics),
+        serials=tuple(_serial(c) for c in doc.chars),
+        # A second read, without the secure flag, for the XML tab: libvirt
+        # knows which parts are secret (passwords), so it leaves them out.
+        xml=dom.XMLDesc(0),
+    )
+
+
 def get_detail(host: HostRef, name: str) -> DomainDetail:
-    """Everything the VM page shows: one virDomainGetXMLDesc plus state calls."""
+    """Everything the VM page shows: virDomainGetXMLDesc (secure, then plain) and
+    the state calls; NotFound. Passwords are reduced to `has_password`."""
+    check_name("VM", name)
+    return pool().call(
+        host.uri, lambda conn: _detail(host, lookup(conn, host, name)), f"Cannot read VM '{name}'"
+    )
 
-    def read(conn: libvirt.virConnect) -> DomainDetail:
-        dom = lookup(conn, host, name)
-        summary = summarize(host, dom)
-        text = dom.XMLDesc(0)
-        root = xml.parse(text)
-        os_node = root.find("os")
-        disks = [_disk(d) for d in root.iterfind("devices/disk")]
-        sized = []
-        for disk in disks:
-            if disk.source and disk.source_type in ("file", "block", "volume"):
-                try:
-                    capacity, allocation, _physical = dom.blockInfo(disk.target, 0)
-                    disk = replace(disk, capacity=int(capacity), allocation=int(allocation))
-                except libvirt.libvirtError:
-                    pass  # no medium, inaccessible file: size unknown
-            sized.append(disk)
-        nics = [_nic(n) for n in root.iterfind("devices/interface")]
-        if summary.state.is_active and nics:
-            addrs = _addresses(dom)
-            nics = [replace(n, addresses=tuple(addrs.get(n.mac, ()))) for n in nics]
-        boot = [b.get("dev", "") for b in root.iterfind("os/boot")]
-        if not boot:
-            ordered = sorted((d.boot_order, d.target) for d in sized if d.boot_order is not None)
-            boot = [target for _order, target in ordered]
-        graphics = tuple(
-            Graphics(
-                type=g.get("type", ""),
-                port=int(g.get("port", "-1"))
-                if g.get("port", "-1").lstrip("-").isdigit()
-                else None,
-                listen=g.get("listen") or xml.attr(g, "listen", "address"),
-                autoport=g.get("autoport") == "yes",
-                has_password=g.get("passwd") is not None,
-            )
-            for g in root.iterfind("devices/graphics")
-        )
-        serials = tuple(
-            Serial(
-                kind=s.tag,
-                type=s.get("type", ""),
-                target=_serial_target(s),
-                path=xml.attr(s, "source", "path") or s.get("tty", ""),
-            )
-            for s in root.iterfind("devices/*")
-            if s.tag in ("serial", "console")
-        )
-        return DomainDetail(
-            summary=summary,
-            os_type=xml.text(root, "os/type"),
-            arch=xml.attr(root, "os/type", "arch"),
-            machine=xml.attr(root, "os/type", "machine"),
-            firmware=_firmware(os_node),
-            boot_order=tuple(boot),
-            emulator=xml.text(root, "devices/emulator"),
-            domain_type=root.get("type", ""),
-            disks=tuple(sized),
-            nics=tuple(nics),
-            graphics=graphics,
-            serials=serials,
-            xml=text,
-        )
 
-    return pool().call(host.uri, read, f"Cannot read VM '{name}'")
+def define(host: HostRef, doc_or_text: DomainXML | str) -> tuple[DomainRef, str]:
+    """Define (create or replace) a VM from XML, checked against libvirt's schema.
+
+    virDomainDefineXMLFlags(VIR_DOMAIN_DEFINE_VALIDATE); returns the VM's ref
+    and the diff of the edit ("" for plain text). InvalidInput for XML
+    libvirt refuses.
+    """
+    doc = doc_or_text if isinstance(doc_or_text, DomainXML) else DomainXML.parse(doc_or_text)
+    diff = doc.diff() if isinstance(doc_or_text, DomainXML) else ""
+    text = doc.tostring()
+
+    def act(conn: libvirt.virConnect) -> DomainRef:
+        dom = conn.defineXMLFlags(text, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        return DomainRef(host.slug, dom.name(), dom.UUIDString())
+
+    return pool().call(host.uri, act, f"Cannot define VM '{doc.name or ''}'"), diff
+
+
+# Inactive: the definition, not the running state. Secure: without it libvirt
+# leaves out the graphics password, and defining the XML back would drop it.
+_EDIT_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+
+def edit(host: HostRef, name: str, change: Callable[[DomainXML], None]) -> str:
+    """Apply `change` to the VM's inactive XML and define it (validated).
+
+    virDomainGetXMLDesc(INACTIVE|SECURE) then virDomainDefineXMLFlags(VALIDATE),
+    on one connection. Returns the diff, passwords hidden; "" means nothing
+    changed and nothing was defined. NotFound, InvalidInput.
+    """
+    check_name("VM", name)
+
+    def act(conn: libvirt.virConnect) -> str:
+        doc = DomainXML.parse(lookup(conn, host, name).XMLDesc(_EDIT_FLAGS))
+        change(doc)
+        if not doc.changed:
+            return ""
+        conn.defineXMLFlags(doc.tostring(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        return doc.diff()
+
+    return pool().call(host.uri, act, f"Cannot change VM '{name}'")
 
 
 _UNDEFINE_FLAGS = (
@@ -520,39 +568,44 @@ _CALLS: dict[Op, Callable[[libvirt.virDomain], object]] = {
 }
 
 
-def run_op(host: HostRef, name: str, op: Op) -> DomainRef:
+def _refuse(name: str, op: Op, before: DomainSummary) -> None:
+    """InvalidState naming the state when `op` makes no sense now."""
+    if op in before.ops:
+        return
+    raise InvalidState(
+        f"Cannot {OPS[op].verb} VM '{name}': it is {before.state.label}"
+        + (" and has no saved state" if op == Op.DISCARD_SAVE else "")
+        + ("" if before.persistent or op not in _PERSISTENT_ONLY else " and transient")
+        + "."
+    )
+
+
+def run_op(host: HostRef, name: str, op: Op) -> DomainSummary:
     """Carry out a lifecycle operation (virDomainCreate, Shutdown, Destroy, ...).
 
     Checks the VM's current state first, so that an operation that makes no
     sense now fails with InvalidState and a sentence naming the state.
-    Returns the VM's ref (with UUID) for the audit trail.
+    Returns the VM's fresh row, read once after the call on the same handle
+    (`.ref` for the audit trail); after DELETE, the row it had before.
     """
-    info = OPS[op]
+    verb = OPS[op].verb
 
-    def act(conn: libvirt.virConnect) -> DomainRef:
+    def act(conn: libvirt.virConnect) -> DomainSummary:
         dom = lookup(conn, host, name)
-        ref = DomainRef(host.slug, dom.name(), dom.UUIDString())
-        summary = summarize(host, dom)
-        if op not in summary.ops:
-            raise InvalidState(
-                f"Cannot {info.verb} VM '{name}': it is {summary.state.label}"
-                + (" and has no saved state" if op == Op.DISCARD_SAVE else "")
-                + ("" if summary.persistent or op not in _PERSISTENT_ONLY else " and transient")
-                + "."
-            )
+        before = _facts(host, dom)
+        _refuse(name, op, before)
         try:
             _CALLS[op](dom)
         except libvirt.libvirtError as err:
-            if op == Op.DELETE and err.get_error_code() in (
+            if op != Op.DELETE or err.get_error_code() not in (
                 libvirt.VIR_ERR_INVALID_ARG,
                 libvirt.VIR_ERR_NO_SUPPORT,
             ):
-                dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
-                return ref
-            raise translate(err, f"Cannot {info.verb} VM '{name}'") from None
-        return ref
+                raise translate(err, f"Cannot {verb} VM '{name}'") from None
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)  # older drivers
+        return before if op == Op.DELETE else summarize(host, dom)
 
-    return pool().call(host.uri, act, f"Cannot {info.verb} VM '{name}'")
+    return pool().call(host.uri, act, f"Cannot {verb} VM '{name}'")
 
 
 _PERSISTENT_ONLY = {Op.AUTOSTART_ON, Op.AUTOSTART_OFF, Op.DELETE, Op.SAVE}
