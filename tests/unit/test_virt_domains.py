@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import libvirt
 import pytest
+from lxml import etree
 
 from tests.conftest import TESTNODE_URI, WEIRD_NAME
 from vmdash.virt import domains
 from vmdash.virt.domains import Op, available_ops
 from vmdash.virt.enums import DomainState
-from vmdash.virt.errors import HostUnavailable, InvalidState, NotFound
+from vmdash.virt.errors import HostUnavailable, InvalidInput, InvalidState, NotFound
 from vmdash.virt.hosts import host_info
+from vmdash.virt.names import check_name, name_problem
 from vmdash.virt.refs import HostRef
+from vmdash.virt.xml.domain import DomainXML
 
 LAB = HostRef("lab", TESTNODE_URI, "Lab")
 
@@ -182,3 +185,90 @@ def test_libvirt_errors_are_sorted_by_code() -> None:
         assert isinstance(translate(raised.value, ""), InvalidState)
     finally:
         conn.close()
+
+
+SECRET_VM = """<domain type='test'>
+  <name>vmdash-t-secret</name>
+  <metadata>
+    <app1:foo xmlns:app1="http://app1.org/app1/">fooish</app1:foo>
+  </metadata>
+  <memory unit='MiB'>64</memory>
+  <os><type>hvm</type></os>
+  <devices><graphics type='vnc' passwd='s3cret'/></devices>
+</domain>"""
+
+
+def _libvirt_xml(name: str, flags: int = 0) -> str:
+    from vmdash.virt.connection import pool
+
+    return str(pool().get(LAB.uri).lookupByName(name).XMLDesc(flags))
+
+
+def test_detail_knows_a_vnc_password_is_set_but_never_holds_it() -> None:
+    domains.define(LAB, SECRET_VM)
+    d = domains.get_detail(LAB, "vmdash-t-secret")
+    assert [(g.type, g.has_password) for g in d.graphics] == [("vnc", True)]
+    assert "s3cret" not in repr(d)  # every field of the dataclass, the XML tab's text too
+    assert not domains.get_detail(LAB, "web1").graphics[0].has_password
+
+
+def test_an_edit_changes_only_its_nodes_and_keeps_the_foreign_metadata() -> None:
+    domains.define(LAB, SECRET_VM)
+
+    def grow(doc: DomainXML) -> None:
+        doc.memory_kib = 128 * 1024
+        doc.title = "Grown"
+
+    diff = domains.edit(LAB, "vmdash-t-secret", grow)
+    assert "+  <memory unit='KiB'>131072</memory>" in diff and "+  <title>Grown</title>" in diff
+    assert "s3cret" not in diff
+    after = DomainXML.parse(_libvirt_xml("vmdash-t-secret", libvirt.VIR_DOMAIN_XML_SECURE))
+    assert (after.memory_kib, after.title) == (128 * 1024, "Grown")
+    assert after.graphics[0].passwd == "s3cret"  # read back with SECURE: not lost
+    assert '<app1:foo xmlns:app1="http://app1.org/app1/">fooish</app1:foo>' in after.tostring()
+
+
+def test_an_edit_that_changes_nothing_defines_nothing() -> None:
+    before = _libvirt_xml("web1", libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert domains.edit(LAB, "web1", lambda doc: setattr(doc, "vcpus", doc.vcpus)) == ""
+    assert _libvirt_xml("web1", libvirt.VIR_DOMAIN_XML_INACTIVE) == before
+
+
+def test_an_edit_libvirts_schema_refuses_is_invalid_input_and_changes_nothing() -> None:
+    def unknown(doc: DomainXML) -> None:
+        doc.node.append(etree.Element("no-such-element"))
+
+    with pytest.raises(InvalidInput, match="Cannot change VM 'web1'"):
+        domains.edit(LAB, "web1", unknown)
+    assert "no-such-element" not in _libvirt_xml("web1")
+
+
+def test_define_returns_the_ref_and_the_diff_of_a_document() -> None:
+    doc = DomainXML.parse(SECRET_VM)
+    doc.vcpus = 2
+    ref, diff = domains.define(LAB, doc)
+    assert ref.name == "vmdash-t-secret" and len(ref.uuid) == 36
+    assert "+  <vcpu>2</vcpu>" in diff
+    assert domains.get_summary(LAB, "vmdash-t-secret").vcpus == 2
+
+
+def test_an_operation_returns_the_fresh_row_with_its_title() -> None:
+    row = domains.run_op(LAB, "web1", Op.PAUSE)
+    assert row.state == DomainState.PAUSED and row.title == "Front web server"
+    assert row.ref.uuid == "11111111-0000-4000-8000-000000000001"
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "", "new\nline", "tab\there", "x" * 256, "\ud800"])
+def test_a_name_no_vm_can_have_is_not_found_before_libvirt_is_asked(name: str) -> None:
+    with pytest.raises(NotFound, match="There is no VM named"):
+        domains.get_detail(LAB, name)
+    with pytest.raises(NotFound):
+        domains.run_op(LAB, name, Op.START)
+    with pytest.raises(NotFound):
+        domains.get_summary(LAB, name)
+
+
+def test_name_checks_accept_what_libvirt_accepts() -> None:
+    assert check_name("VM", WEIRD_NAME) == WEIRD_NAME
+    assert check_name("VM", "ü" * 127) and name_problem("ü" * 128) is not None
+    assert name_problem("a\x00b") == "a name cannot contain control characters"

@@ -18,7 +18,7 @@ import libvirt
 
 from vmdash.virt.connection import pool
 from vmdash.virt.enums import DomainState, state_reason
-from vmdash.virt.errors import InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidInput, InvalidState, NotFound, translate
 from vmdash.virt.names import check_name
 from vmdash.virt.refs import DomainRef, HostRef
 from vmdash.virt.xml.domain import CharXML, DiskXML, DomainXML, GraphicsXML, InterfaceXML
@@ -514,11 +514,24 @@ def define(host: HostRef, doc_or_text: DomainXML | str) -> tuple[DomainRef, str]
     diff = doc.diff() if isinstance(doc_or_text, DomainXML) else ""
     text = doc.tostring()
 
+    doing = f"Cannot define VM '{doc.name or ''}'"
+
     def act(conn: libvirt.virConnect) -> DomainRef:
-        dom = conn.defineXMLFlags(text, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        dom = _define_validated(conn, text, doing)
         return DomainRef(host.slug, dom.name(), dom.UUIDString())
 
-    return pool().call(host.uri, act, f"Cannot define VM '{doc.name or ''}'"), diff
+    return pool().call(host.uri, act, doing), diff
+
+
+def _define_validated(conn: libvirt.virConnect, text: str, doing: str) -> libvirt.virDomain:
+    """virDomainDefineXMLFlags(VALIDATE); XML outside libvirt's schema is InvalidInput."""
+    try:
+        return conn.defineXMLFlags(text, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_XML_INVALID_SCHEMA:
+            error = translate(err, doing)
+            raise InvalidInput(error.message, code=error.code, detail=error.detail) from None
+        raise
 
 
 # Inactive: the definition, not the running state. Secure: without it libvirt
@@ -540,10 +553,11 @@ def edit(host: HostRef, name: str, change: Callable[[DomainXML], None]) -> str:
         change(doc)
         if not doc.changed:
             return ""
-        conn.defineXMLFlags(doc.tostring(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        _define_validated(conn, doc.tostring(), doing)
         return doc.diff()
 
-    return pool().call(host.uri, act, f"Cannot change VM '{name}'")
+    doing = f"Cannot change VM '{name}'"
+    return pool().call(host.uri, act, doing)
 
 
 _UNDEFINE_FLAGS = (

@@ -368,7 +368,7 @@ class ChildList(Generic[X]):
         """A new child element after the last one of its kind (or where ORDER says)."""
         parent = _make(self.owner, self.spec.parent)
         child = etree.Element(tag or self.spec.tags[0], attrib)
-        same = [n for n in parent if n.tag in self.spec.tags]
+        same = [n for n in parent if n.tag == child.tag]
         if same:
             same[-1].addnext(child)
             child.tail, same[-1].tail = same[-1].tail, _indent_before(same[-1])
@@ -412,11 +412,29 @@ def _libvirt_style(serialized: str) -> str:
     return "".join(out)
 
 
+_NS_DECL = re.compile(r"\s+xmlns(?::[\w.-]+)?='[^']*'")
+
+
+def _ns_last(tag: str) -> str:
+    """libvirt writes the root's namespace declarations after its attributes."""
+    decls = "".join(_NS_DECL.findall(tag))
+    end = -2 if tag.endswith("/>") else -1
+    return _NS_DECL.sub("", tag)[:end] + decls + tag[end:] if decls else tag
+
+
 def tostring(node: etree._Element) -> str:
-    """A tree as text, in libvirt's style, with what came before the root (comments)."""
-    tree = node.getroottree() if node.getparent() is None else None
-    body = etree.tostring(tree if tree is not None else node, encoding="unicode")
-    return _libvirt_style(body)
+    """An element (and what it holds) as text, in libvirt's style."""
+    body = _libvirt_style(etree.tostring(node, encoding="unicode", with_tail=False))
+    start = body.index(">") + 1
+    return _ns_last(body[:start]) + body[start:]
+
+
+def _prolog(text_: str) -> str:
+    """What precedes the root element (XML declaration, comments): kept verbatim."""
+    for m in _MARKUP.finditer(text_):
+        if not m.group().startswith(("<?", "<!")):
+            return text_[: m.start()]
+    return ""
 
 
 _SECRET = re.compile(r"\b(passwd)='[^']*'")
@@ -435,6 +453,7 @@ class Document(XMLObject):
     def __init__(self, node: etree._Element, before: str) -> None:
         super().__init__(node)
         self._before = before
+        self._prolog = ""  # the declaration and comments before the root
         self._trailer = ""  # whitespace after the root: lxml drops it
 
     @classmethod
@@ -444,12 +463,13 @@ class Document(XMLObject):
         if cls.ROOT and root.tag != cls.ROOT:
             raise InvalidInput(f"The XML describes a <{root.tag}>, not a <{cls.ROOT}>.")
         doc = cls(root, "")
+        doc._prolog = _prolog(text_)
         doc._trailer = text_[len(text_.rstrip()) :]
         doc._before = doc.tostring()
         return doc
 
     def tostring(self) -> str:
-        return tostring(self.node) + self._trailer
+        return self._prolog + tostring(self.node) + self._trailer
 
     def diff(self, label: str = "") -> str:
         """Unified diff of the text before the edit and now ("" if nothing changed).

@@ -104,6 +104,11 @@ class GraphicsXML(XMLObject):
     def address(self) -> str:
         return self.listen or self.listen_address or ""
 
+    def listen_at(self, address: str) -> None:
+        """<listen type='address' address=...>: the schema wants the type with it."""
+        self.listen_type = "address"
+        self.listen_address = address
+
 
 class CharXML(XMLObject):
     """A <serial> or a <console> (same layout: source, log, target)."""
