@@ -11,8 +11,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from vmdash.bodylimit import BodyLimit  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from vmdash.bodylimit import BodyLimit, limit_daphne  # noqa: E402
 from vmdash.routing import websocket_urlpatterns  # noqa: E402
+
+limit_daphne(settings.VMDASH_MAX_BODY)
 
 application = ProtocolTypeRouter(
     {

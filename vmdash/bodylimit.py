@@ -78,3 +78,55 @@ async def _refuse(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def limit_daphne(limit: int) -> None:
+    """Make Daphne refuse an over-long body while it arrives.
+
+    Daphne (through Twisted) buffers a whole request body before the ASGI
+    application is called, so BodyLimit alone would answer only after 200 MiB
+    were kept. Twisted tells the request its length from the headers
+    (gotLength) and hands it each chunk (handleContentChunk): past `limit` we
+    answer 413 and close the connection there. Daphne builds its requests
+    from the module-level name `WebRequest`, so a subclass put there is used.
+    """
+    from daphne import http_protocol
+
+    base = http_protocol.WebRequest
+    if getattr(base, "vmdash_limit", None) is not None:
+        base.vmdash_limit = limit
+        return
+
+    class LimitedWebRequest(base):  # type: ignore[misc, valid-type]
+        vmdash_limit = limit
+        vmdash_refused = False
+        vmdash_seen = 0
+
+        def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+            if length is not None and length > self.vmdash_limit:
+                super().gotLength(0)
+                self._vmdash_refuse()
+                return
+            super().gotLength(length)
+
+        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+            if self.vmdash_refused:
+                return
+            self.vmdash_seen += len(data)
+            if self.vmdash_seen > self.vmdash_limit:
+                self._vmdash_refuse()
+                return
+            super().handleContentChunk(data)
+
+        def _vmdash_refuse(self) -> None:
+            self.vmdash_refused = True
+            body = f"Request body too large (more than {self.vmdash_limit} bytes).\n".encode()
+            head = (
+                "HTTP/1.1 413 Request Entity Too Large\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            self.channel.transport.write(head + body)
+            self.channel.transport.loseConnection()
+
+    http_protocol.WebRequest = LimitedWebRequest

@@ -20,10 +20,9 @@ from django.utils.translation import gettext as _
 from vmdash.models import Host
 from vmdash.policy import ANONYMOUS, Action, Who, can, require, visible
 from vmdash.virt.errors import NotFound
+from vmdash.virt.names import name_problem
 from vmdash.virt.refs import DomainRef, HostRef
 from vmdash.virt.resolve import domain_ref
-
-MAX_NAME = 255
 
 
 def load_who(user: Any) -> Who:
@@ -57,7 +56,7 @@ class WhoMiddleware:
 
 def check_name(name: str) -> str:
     """A name from a URL or a message, before it goes near libvirt (404 if it cannot be one)."""
-    if not name or len(name.encode()) > MAX_NAME or any(ord(c) < 32 or c == "\x7f" for c in name):
+    if name_problem(name) is not None:
         raise Http404(_("There is no such object."))
     return name
 

@@ -18,7 +18,7 @@ import libvirt
 
 from vmdash.virt.connection import pool
 from vmdash.virt.enums import DomainState, state_reason
-from vmdash.virt.errors import InvalidInput, InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidState, NotFound, translate
 from vmdash.virt.names import check_name
 from vmdash.virt.refs import DomainRef, HostRef
 from vmdash.virt.xml.domain import CharXML, DiskXML, DomainXML, GraphicsXML, InterfaceXML
@@ -528,10 +528,7 @@ def _define_validated(conn: libvirt.virConnect, text: str, doing: str) -> libvir
     try:
         return conn.defineXMLFlags(text, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
     except libvirt.libvirtError as err:
-        if err.get_error_code() == libvirt.VIR_ERR_XML_INVALID_SCHEMA:
-            error = translate(err, doing)
-            raise InvalidInput(error.message, code=error.code, detail=error.detail) from None
-        raise
+        raise translate(err, doing) from None
 
 
 # Inactive: the definition, not the running state. Secure: without it libvirt

@@ -78,6 +78,7 @@ _INVALID_STATE = {
 _INVALID_INPUT = {
     libvirt.VIR_ERR_XML_ERROR,
     libvirt.VIR_ERR_XML_DETAIL,
+    libvirt.VIR_ERR_XML_INVALID_SCHEMA,
     libvirt.VIR_ERR_INVALID_ARG,
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
     libvirt.VIR_ERR_DOM_EXIST,
