@@ -58,7 +58,9 @@ class Browserless:
     def cookie(self, name: str) -> str:
         return next((c.value or "" for c in self.jar if c.name == name), "")
 
-    def request(self, path: str, data: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    def request(
+        self, path: str, data: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
         body = None
         headers = {"Referer": self.srv.url + path}
         if data is not None:

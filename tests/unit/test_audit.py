@@ -34,7 +34,10 @@ def test_a_failed_login_is_recorded_with_the_name_and_address(lab: Host, bob: Us
 
 
 def test_a_login_is_recorded(bob: User) -> None:
-    assert Client().post("/accounts/login/", {"username": "bob", "password": "bob-pw-1"}).status_code == 302
+    assert (
+        Client().post("/accounts/login/", {"username": "bob", "password": "bob-pw-1"}).status_code
+        == 302
+    )
     assert AuditEntry.objects.get(action="login").outcome == "ok"
 
 
