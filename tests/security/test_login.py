@@ -20,7 +20,7 @@ def test_ten_wrong_passwords_lock_the_account_even_for_the_right_one(
     assert attacker.login("mallory-target", "right-password-1") == 429  # locked out
     elsewhere = Browserless(vmdash_demo)  # another browser: the account itself is locked
     assert elsewhere.login("mallory-target", "right-password-1") == 429
-    status, _h, body = elsewhere.request("/")
+    status, _h, _body = elsewhere.request("/")
     assert status == 302  # not logged in
     failures = query(
         vmdash_demo,
