@@ -16,11 +16,12 @@ from django.http import HttpRequest
 
 from vmdash.models import AuditEntry
 from vmdash.virt.errors import VirtError
-from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, ObjectRef, PoolRef, VolumeRef
 
 log = logging.getLogger("vmdash.audit")
 T = TypeVar("T")
 Outcome = AuditEntry.Outcome
+_REFS = (DomainRef, PoolRef, VolumeRef, NetworkRef)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class Actor:
 def record(
     actor: Actor,
     action: str,
-    ref: HostRef | DomainRef | None,
+    ref: HostRef | ObjectRef | None,
     outcome: str,
     message: str = "",
     *,
@@ -73,10 +74,12 @@ def record(
 ) -> AuditEntry:
     """Write one audit entry (and the same line to the log)."""
     host, name, uuid = "", object_name, ""
-    if isinstance(ref, DomainRef):
-        host, name, uuid = ref.host, ref.name, ref.uuid
-    elif isinstance(ref, HostRef):
+    if isinstance(ref, HostRef):
         host, name = ref.slug, object_name or ref.slug
+    elif ref is not None:
+        host, name, uuid = ref.host, ref.name, ref.uuid
+        if isinstance(ref, VolumeRef):
+            name = f"{ref.pool}/{ref.name}"
     entry = AuditEntry.objects.create(
         user_id=actor.user_id,
         username=actor.username,
@@ -95,7 +98,7 @@ def record(
     return entry
 
 
-def perform(actor: Actor, action: str, ref: DomainRef | HostRef, fn: Callable[[], T]) -> T:
+def perform(actor: Actor, action: str, ref: HostRef | ObjectRef, fn: Callable[[], T]) -> T:
     """Call `fn`, audit the outcome, re-raise a VirtError for the view to show.
 
     If `fn` returns something with a DomainRef `.ref` (or a DomainRef), that is
@@ -106,6 +109,6 @@ def perform(actor: Actor, action: str, ref: DomainRef | HostRef, fn: Callable[[]
     except VirtError as err:
         record(actor, action, ref, Outcome.ERROR, str(err))
         raise
-    named = result if isinstance(result, DomainRef) else getattr(result, "ref", None)
-    record(actor, action, named if isinstance(named, DomainRef) else ref, Outcome.OK)
+    named = result if isinstance(result, _REFS) else getattr(result, "ref", None)
+    record(actor, action, named if isinstance(named, _REFS) else ref, Outcome.OK)
     return result

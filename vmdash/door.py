@@ -10,7 +10,7 @@ not yours to do). Nothing else decides access.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
@@ -21,8 +21,10 @@ from vmdash.models import Host
 from vmdash.policy import ANONYMOUS, Action, Who, can, require, visible
 from vmdash.virt.errors import NotFound
 from vmdash.virt.names import name_problem
-from vmdash.virt.refs import DomainRef, HostRef
-from vmdash.virt.resolve import domain_ref
+from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef, VolumeRef
+from vmdash.virt.resolve import domain_ref, network_ref, pool_ref, volume_ref
+
+T = TypeVar("T")
 
 
 def load_who(user: Any) -> Who:
@@ -91,6 +93,49 @@ def domain(
         raise Http404(
             _("There is no VM '%(name)s' on host '%(host)s'.") % {"name": name, "host": href.label}
         ) from None
+    require(who_, action, ref)
+    return href, ref
+
+
+def _found(fn: Callable[[], T]) -> T:
+    """A NotFound from libvirt becomes the page's 404, with its sentence."""
+    try:
+        return fn()
+    except NotFound as err:
+        raise Http404(str(err)) from None
+
+
+def pool(
+    who_: Who, host_slug: str, name: str, action: Action = Action.VIEW
+) -> tuple[HostRef, PoolRef]:
+    """The host and storage pool `name` on it with its UUID, after the policy allowed `action`."""
+    href = host(who_, host_slug)
+    check_name(name)
+    ref = _found(lambda: pool_ref(href, name))
+    require(who_, action, ref)
+    return href, ref
+
+
+def volume(
+    who_: Who, host_slug: str, pool_name: str, name: str, action: Action = Action.VIEW
+) -> tuple[HostRef, VolumeRef]:
+    """The host and volume `name` of pool `pool_name`, after the policy allowed `action`.
+
+    Seeing a volume needs seeing its pool."""
+    href, _pool = pool(who_, host_slug, pool_name)
+    check_name(name)
+    ref = _found(lambda: volume_ref(href, pool_name, name))
+    require(who_, action, ref)
+    return href, ref
+
+
+def network(
+    who_: Who, host_slug: str, name: str, action: Action = Action.VIEW
+) -> tuple[HostRef, NetworkRef]:
+    """The host and virtual network `name` on it, after the policy allowed `action`."""
+    href = host(who_, host_slug)
+    check_name(name)
+    ref = _found(lambda: network_ref(href, name))
     require(who_, action, ref)
     return href, ref
 

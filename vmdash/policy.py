@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, ObjectRef, PoolRef, VolumeRef
 
 
 class Action(StrEnum):
@@ -29,11 +29,13 @@ class Action(StrEnum):
     CONSOLE = "console"  # open its graphical or serial console
     CONSOLE_VIEW_ONLY = "console-view"  # watch its console without input
     DELETE = "delete"
+    MANAGE_STORAGE = "manage-storage"  # pools and volumes: create, change, delete, upload
+    MANAGE_NETWORKS = "manage-networks"  # virtual networks: create, change, delete
     MANAGE_HOSTS = "manage-hosts"  # add, edit, remove hosts
     AUDIT = "audit"  # read the audit trail
 
 
-Ref = HostRef | DomainRef | None
+Ref = HostRef | ObjectRef | None
 
 
 class _User(Protocol):
@@ -87,7 +89,7 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
     return who.superuser or who.staff
 
 
-R = TypeVar("R", HostRef, DomainRef)
+R = TypeVar("R", HostRef, DomainRef, PoolRef, VolumeRef, NetworkRef)
 
 
 def visible(who: Who, refs: Iterable[R]) -> list[R]:
@@ -110,5 +112,5 @@ def require(who: Who, action: Action, ref: Ref = None) -> None:
         raise PermissionDenied(_("You may not do this to %(name)s.") % {"name": _label(ref)})
 
 
-def _label(ref: HostRef | DomainRef) -> str:
+def _label(ref: HostRef | ObjectRef) -> str:
     return ref.label if isinstance(ref, HostRef) else ref.name

@@ -37,3 +37,45 @@ class DomainRef:
     host: str
     name: str
     uuid: str = ""
+
+
+@dataclass(frozen=True)
+class PoolRef:
+    """A storage pool: by name within its host, and by UUID."""
+
+    kind: ClassVar[str] = "pool"
+    host: str
+    name: str
+    uuid: str = ""
+
+
+@dataclass(frozen=True)
+class VolumeRef:
+    """A storage volume: by name within its pool (libvirt's key, usually its path, kept)."""
+
+    kind: ClassVar[str] = "volume"
+    host: str
+    pool: str
+    name: str
+    key: str = ""
+
+    @property
+    def uuid(self) -> str:
+        return ""
+
+    @property
+    def pool_ref(self) -> PoolRef:
+        return PoolRef(self.host, self.pool)
+
+
+@dataclass(frozen=True)
+class NetworkRef:
+    """A virtual network: by name within its host, and by UUID."""
+
+    kind: ClassVar[str] = "network"
+    host: str
+    name: str
+    uuid: str = ""
+
+
+ObjectRef = DomainRef | PoolRef | VolumeRef | NetworkRef
