@@ -64,6 +64,10 @@ class ConsoleSession(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=100, blank=True)
+    # The process that holds the connection ("machine:pid:start time", see
+    # sessions.owner_id): when it is gone, the session is over even if nobody
+    # said so (a killed web process or proxy).
+    owner = models.CharField(max_length=150, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["host", "vm_name", "ended_at"])]

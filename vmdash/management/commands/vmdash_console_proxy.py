@@ -23,7 +23,6 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from vmdash.console import sessions
 from vmdash.console.desk import Desk
-from vmdash.console.models import ConsoleSession
 from vmdash.management.commands.vmdash_run import die_with_parent
 from vmdash.virt import consoles
 
@@ -43,7 +42,7 @@ class Command(BaseCommand):
         host = options["host"] or settings.VMDASH_CONSOLE_PROXY_HOST
         port = options["port"] or settings.VMDASH_CONSOLE_PROXY_PORT
         consoles.quiet_errors()
-        closed = sessions.close_stale(ConsoleSession.Kind.GRAPHICAL, "console proxy restarted")
+        closed = sessions.close_dead()  # sessions of a proxy or web process that was killed
         if closed:
             self.stdout.write(f"vmdash: closed {closed} console session(s) left by an earlier run")
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,9 @@
 
 The VNC console proxy (`manage.py vmdash_console_proxy`) runs beside it as a
 child process, started first and stopped on exit (also if this process dies:
-the child gets SIGTERM from the kernel).
+the child gets SIGTERM from the kernel). If the proxy exits on its own it is
+started again, after 1 s, 2 s, 4 s ... at most 30 s (back to 1 s once it ran
+a minute), so that consoles come back without anybody restarting vmdash.
 
 Live events (docs/live-events.md): in the embedded mode (no REDIS_URL) the
 events service runs inside Daphne, started by the first WebSocket. In the
@@ -17,6 +19,9 @@ import ctypes
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from daphne.cli import CommandLineInterface
@@ -24,6 +29,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 _PR_SET_PDEATHSIG = 1
+BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET = 1.0, 30.0, 60.0  # seconds
 
 
 def die_with_parent() -> None:
@@ -50,9 +56,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
-        children = []
+        from vmdash.console.sessions import close_dead
+
+        close_dead()  # consoles of an earlier run of this server that was killed
+        children: list[Any] = []
         if settings.VMDASH_CONSOLE_PROXY and not options["no_console_proxy"]:
-            children.append(_child("vmdash_console_proxy"))
+            children.append(Supervised("vmdash_console_proxy", "console proxy", self._say))
         if settings.VMDASH_EVENTS == "external" and not options["no_events"]:
             children.append(_child("vmdash_events"))
         self.stdout.write(f"vmdash: live events {_events_mode(options['no_events'])}")
@@ -82,6 +91,53 @@ class Command(BaseCommand):
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(f"vmdash: {line}")
+        self.stdout.flush()
+
+
+class Supervised:
+    """A child command kept running: started again with backoff when it exits.
+
+    Has the three methods of Popen that handle()'s clean-up uses.
+    """
+
+    def __init__(self, command: str, label: str, say: Callable[[str], None]) -> None:
+        self.command, self.label, self.say = command, label, say
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.proc = _child(command)
+        threading.Thread(target=self._watch, name=f"supervise {label}", daemon=True).start()
+
+    def _watch(self) -> None:
+        delay = BACKOFF_FIRST
+        while True:
+            started = time.monotonic()
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started >= BACKOFF_RESET:
+                delay = BACKOFF_FIRST
+            self.say(f"{self.label} exited (code {code}); restarting in {delay:g} s")
+            if self._stopping.wait(delay):
+                return
+            delay = min(delay * 2, BACKOFF_MAX)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.proc = _child(self.command)
+
+    def terminate(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            self.proc.terminate()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
 
 
 def _child(command: str) -> subprocess.Popen[bytes]:
