@@ -1,11 +1,13 @@
 from django.contrib import admin
 
+from hosts.forms import HostUriForm
 from vmdash.models import AuditEntry, Host
 
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin[Host]):
     list_display = ["slug", "name", "uri", "enabled"]
+    form = HostUriForm  # the one URI rule, as in the dashboard's form
 
 
 @admin.register(AuditEntry)

@@ -10,15 +10,19 @@ from django.utils.text import slugify
 
 from vmdash.models import Host
 from vmdash.virt.connection import probe
-from vmdash.virt.errors import VirtError
+from vmdash.virt.errors import InvalidInput, VirtError
+from vmdash.virt.uris import DEMO_URI, check_uri
 
 log = logging.getLogger(__name__)
 LOCAL_URI = "qemu:///system"
-DEMO_URI = "test:///default"
 
 
 def parse_hosts(spec: str) -> list[tuple[str, str]]:
-    """'local=qemu:///system,lab=qemu+ssh://root@lab/system' -> [(slug, uri), ...]"""
+    """'local=qemu:///system,lab=qemu+ssh://root@lab/system' -> [(slug, uri), ...]
+
+    Every URI passes the one rule (vmdash/virt/uris.py); the first that does not
+    stops the start with ImproperlyConfigured naming its entry.
+    """
     pairs = []
     for item in spec.split(","):
         item = item.strip()
@@ -29,7 +33,11 @@ def parse_hosts(spec: str) -> list[tuple[str, str]]:
             raise ImproperlyConfigured(
                 f"VMDASH_HOSTS: {item!r} is not 'name=uri' (e.g. local=qemu:///system)"
             )
-        pairs.append((slugify(slug), uri.strip()))
+        try:
+            checked = check_uri(uri, allow_demo=True)
+        except InvalidInput as err:
+            raise ImproperlyConfigured(f"VMDASH_HOSTS: {slug.strip()!r}: {err}") from None
+        pairs.append((slugify(slug), checked))
     return pairs
 
 

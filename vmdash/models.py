@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from vmdash.virt.errors import InvalidInput
 from vmdash.virt.refs import HostRef
+from vmdash.virt.uris import check_uri
 
 
 class AppendOnly(Exception):
@@ -44,12 +47,31 @@ class Host(models.Model):
     def __str__(self) -> str:
         return self.name or self.slug
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Whatever the entrance, a URI that libvirt could turn into a command never lands.
+        fields = kwargs.get("update_fields")
+        if fields is None or "uri" in fields:
+            self.uri = _checked_uri(self.uri)
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("host-detail", args=[self.slug])
 
     @property
     def ref(self) -> HostRef:
         return HostRef(slug=self.slug, uri=self.uri, name=self.name)
+
+    def clean(self) -> None:
+        """The one URI rule (vmdash/virt/uris.py), also for the admin and model forms."""
+        if self.uri:
+            self.uri = _checked_uri(self.uri)
+
+
+def _checked_uri(uri: str) -> str:
+    try:
+        return check_uri(uri, allow_demo=True)
+    except InvalidInput as err:
+        raise ValidationError({"uri": str(err)}, code="refused") from None
 
 
 class AuditEntry(models.Model):

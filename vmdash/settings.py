@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "axes",
     "vmdash",
     "vmdash.console",
+    "vmdash.access",
+    "hosts",
     "domains",
     "networks",
     "storage",
@@ -181,6 +183,11 @@ VMDASH_HOSTS = envstr("VMDASH_HOSTS", "")
 VMDASH_HOST_TIMEOUT = envint("VMDASH_HOST_TIMEOUT", 5)
 # Seconds between reconnect attempts to a host that failed.
 VMDASH_RECONNECT_INTERVAL = envint("VMDASH_RECONNECT_INTERVAL", 2)
+# Host URIs may name an SSH key with ?keyfile= only for files inside this directory.
+VMDASH_SSH_KEY_DIR = envstr("VMDASH_SSH_KEY_DIR", str(DATA_DIR / "ssh"))
+# test:///<file>.xml worlds of libvirt's test driver are opened only inside this
+# directory (the repository's public test fixtures); empty: only the demo host.
+VMDASH_TEST_DRIVER_DIR = envstr("VMDASH_TEST_DRIVER_DIR", str(BASE_DIR / "tests" / "data"))
 # VMs per page on the VM list.
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
 

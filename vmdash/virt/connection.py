@@ -14,11 +14,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 import libvirt
 
-from vmdash.virt.errors import HostUnavailable, VirtError, is_connection_lost, translate
+from vmdash.virt.errors import (
+    HostUnavailable,
+    InvalidInput,
+    VirtError,
+    is_connection_lost,
+    translate,
+)
+from vmdash.virt.uris import check_uri
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +69,20 @@ def is_remote(uri: str) -> bool:
     return "+" in scheme and not scheme.endswith("+unix")
 
 
+def _clock(wall: float) -> str:
+    return datetime.fromtimestamp(wall).strftime("%H:%M:%S")
+
+
+@dataclass
+class _Pending:
+    """One libvirt.open in flight on its own daemon thread."""
+
+    started: float = field(default_factory=time.monotonic)
+    wall: float = field(default_factory=time.time)
+    done: threading.Event = field(default_factory=threading.Event)
+    error: HostUnavailable | None = None
+
+
 @dataclass
 class _Entry:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -68,14 +90,31 @@ class _Entry:
     failed_at: float = 0.0
     error: HostUnavailable | None = None
     generation: int = 0
+    pending: _Pending | None = None
+    # Wall time of the open that outlived connect_timeout: until an open
+    # succeeds, callers fail at once and reconnects run in the background.
+    silent_since: float | None = None
 
 
 class ConnectionPool:
-    def __init__(self, reconnect_interval: float = 2.0, connect_timeout: float = 5.0) -> None:
+    """At most one open per URI is ever in flight, and at most `max_pending`
+    in all: a host that never answers costs one blocked daemon thread, not one
+    per request, and no caller waits on it longer than `connect_timeout`."""
+
+    def __init__(
+        self,
+        reconnect_interval: float = 2.0,
+        connect_timeout: float = 5.0,
+        *,
+        join_grace: float = 0.25,
+        max_pending: int = 16,
+    ) -> None:
         self.reconnect_interval = reconnect_interval
         self.connect_timeout = connect_timeout
+        self.join_grace = join_grace
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        self._slots = threading.BoundedSemaphore(max_pending)
 
     def _entry(self, uri: str) -> _Entry:
         with self._lock:
@@ -84,32 +123,88 @@ class ConnectionPool:
     def get(self, uri: str) -> libvirt.virConnect:
         """The open connection to `uri` (virConnectOpen); raises HostUnavailable.
 
-        A host that does not answer within `connect_timeout` seconds (a
-        silent network, an SSH prompt) fails the caller then; nobody waits
-        longer on it, also not behind another caller's attempt.
+        The caller that starts an open waits for it at most `connect_timeout`
+        seconds; a caller that finds one in flight waits `join_grace` at most,
+        then fails with "connecting since"; after a timeout the host fails at
+        once ("unreachable since") until a background open succeeds.
         """
+        checked = _checked(uri)
         entry = self._entry(uri)
-        if not entry.lock.acquire(timeout=self.connect_timeout):
-            raise HostUnavailable(
-                f"Cannot connect to {uri}: no answer within {self.connect_timeout:g} s."
-            )
-        try:
+        with entry.lock:
             if entry.conn is not None:
                 return entry.conn
-            if entry.error is not None and time.monotonic() - entry.failed_at < (
-                self.reconnect_interval
-            ):
-                raise entry.error
-            ensure_event_loop()
-            try:
-                conn = self._open(uri)
-            except HostUnavailable as err:
-                entry.failed_at, entry.error = time.monotonic(), err
-                raise
-            entry.conn, entry.error, entry.generation = conn, None, entry.generation + 1
-            generation = entry.generation
+            pending, mine = entry.pending, False
+            if pending is None:
+                pending, mine = self._maybe_start(checked, uri, entry), True
+            if entry.silent_since is not None:
+                raise self._silent_error(uri, entry)
+        assert pending is not None
+        left = pending.started + self.connect_timeout - time.monotonic()
+        pending.done.wait(max(0.0, left if mine else min(left, self.join_grace)))
+        with entry.lock:
+            if entry.conn is not None:
+                return entry.conn
+            if pending.done.is_set():
+                raise pending.error or self._silent_error(uri, entry)
+            if not mine:
+                raise HostUnavailable(
+                    f"Cannot connect to {uri}: connecting since {_clock(pending.wall)}."
+                )
+            entry.silent_since, entry.failed_at = pending.wall, time.monotonic()
+            entry.error = HostUnavailable(
+                f"Cannot connect to {uri}: no answer within {self.connect_timeout:g} s."
+            )
+            raise entry.error
+
+    def _maybe_start(self, checked: str, uri: str, entry: _Entry) -> _Pending | None:
+        """Start an open unless the last failure is too recent (entry.lock held)."""
+        if entry.error is not None and time.monotonic() - entry.failed_at < self.reconnect_interval:
+            if entry.silent_since is not None:
+                return None
+            raise entry.error
+        if not self._slots.acquire(blocking=False):
+            raise HostUnavailable(
+                f"Cannot connect to {uri} now: too many hosts are not answering; try again later."
+            )
+        ensure_event_loop()
+        entry.pending = _Pending()
+        threading.Thread(
+            target=self._open,
+            args=(checked, uri, entry, entry.pending),
+            name=f"libvirt-open {uri}",
+            daemon=True,
+        ).start()
+        return entry.pending
+
+    def _silent_error(self, uri: str, entry: _Entry) -> HostUnavailable:
+        since = _clock(entry.silent_since or time.time())
+        why = f" ({entry.error.message})" if entry.error else ""
+        return HostUnavailable(
+            f"Host {uri} is unreachable since {since}{why}; vmdash reconnects in the background."
+        )
+
+    def _open(self, checked: str, uri: str, entry: _Entry, pending: _Pending) -> None:
+        """The open thread: libvirt.open, however long it takes, then tell the waiters."""
+        conn: libvirt.virConnect | None = None
+        try:
+            conn = libvirt.open(checked)
+        except libvirt.libvirtError as err:
+            pending.error = unavailable(uri, err)
         finally:
-            entry.lock.release()
+            self._slots.release()
+        with entry.lock:
+            entry.pending = None
+            if conn is None:
+                entry.failed_at, entry.error = time.monotonic(), pending.error
+            else:
+                entry.conn, entry.error, entry.silent_since = conn, None, None
+                entry.generation += 1
+            generation = entry.generation
+        pending.done.set()
+        if conn is not None:
+            self._watch(uri, conn, generation)
+
+    def _watch(self, uri: str, conn: libvirt.virConnect, generation: int) -> None:
         try:
             conn.registerCloseCallback(self._on_close, (uri, generation))
             if is_remote(uri):
@@ -117,42 +212,6 @@ class ConnectionPool:
         except libvirt.libvirtError:
             log.warning("cannot watch the connection to %s for closing", uri)
         log.info("connected to %s", uri)
-        return conn
-
-    def _open(self, uri: str) -> libvirt.virConnect:
-        """libvirt.open on a helper thread, waited for at most connect_timeout."""
-        done = threading.Event()
-        outcome: dict[str, object] = {}
-
-        def opener() -> None:
-            try:
-                outcome["conn"] = libvirt.open(uri)
-            except libvirt.libvirtError as err:
-                outcome["error"] = err
-            done.set()
-
-        threading.Thread(target=opener, name=f"libvirt-open {uri}", daemon=True).start()
-        if not done.wait(self.connect_timeout):
-
-            def close_when_done() -> None:  # the late connection is nobody's
-                done.wait()
-                late = outcome.get("conn")
-                if isinstance(late, libvirt.virConnect):
-                    late.close()
-
-            threading.Thread(target=close_when_done, daemon=True).start()
-            raise HostUnavailable(
-                f"Cannot connect to {uri}: no answer within {self.connect_timeout:g} s."
-            )
-        err = outcome.get("error")
-        if isinstance(err, libvirt.libvirtError):
-            raise HostUnavailable(
-                f"Cannot connect to {uri}: {err.get_error_message() or err}",
-                code=err.get_error_code(),
-            )
-        conn = outcome["conn"]
-        assert isinstance(conn, libvirt.virConnect)
-        return conn
 
     def _on_close(self, _conn: libvirt.virConnect, reason: int, opaque: tuple[str, int]) -> None:
         uri, generation = opaque
@@ -184,7 +243,7 @@ class ConnectionPool:
                     if attempt == 1:
                         continue
                     raise HostUnavailable(
-                        f"Lost the connection to {uri}: {err.get_error_message()}",
+                        f"Lost the connection to {uri}: {_first_line(err)}",
                         code=err.get_error_code(),
                     ) from None
                 raise translate(err, doing) from None
@@ -197,6 +256,49 @@ class ConnectionPool:
             self.drop(uri)
         with self._lock:
             self._entries.clear()
+
+
+def _checked(uri: str) -> str:
+    """The URI as the one rule writes it; a stored URI that breaks it is never opened."""
+    try:
+        return check_uri(uri, allow_demo=True)
+    except InvalidInput as err:
+        raise HostUnavailable(f"vmdash does not open {uri!r}: {err}") from None
+
+
+# libvirt errors of an open whose text names the URI, the address or the
+# authentication step, not the content of a file. Every other open error (an
+# XML parse error of the test driver quotes the file it read) is shown as a
+# fixed sentence with the error's code name only.
+_SAFE_OPEN_ERRORS = {
+    libvirt.VIR_ERR_SYSTEM_ERROR,
+    libvirt.VIR_ERR_NO_CONNECT,
+    libvirt.VIR_ERR_RPC,
+    libvirt.VIR_ERR_AUTH_FAILED,
+    libvirt.VIR_ERR_AUTH_CANCELLED,
+    libvirt.VIR_ERR_AUTH_UNAVAILABLE,
+    libvirt.VIR_ERR_OPERATION_TIMEOUT,
+}
+_CODE_NAMES = {
+    getattr(libvirt, n): n[len("VIR_ERR_") :]
+    for n in dir(libvirt)
+    if n.startswith("VIR_ERR_") and isinstance(getattr(libvirt, n), int)
+}
+
+
+def _first_line(err: libvirt.libvirtError) -> str:
+    line = (err.get_error_message() or "").strip().splitlines()[:1]
+    return "".join(c for c in "".join(line) if c.isprintable())[:300]
+
+
+def unavailable(uri: str, err: libvirt.libvirtError) -> HostUnavailable:
+    """HostUnavailable for a failed open, without any text libvirt read from a file."""
+    code = err.get_error_code()
+    if code in _SAFE_OPEN_ERRORS and _first_line(err):
+        reason = _first_line(err)
+    else:
+        reason = f"libvirt refused the URI (error {_CODE_NAMES.get(code, code)})"
+    return HostUnavailable(f"Cannot connect to {uri}: {reason}", code=code)
 
 
 _pool: ConnectionPool | None = None
@@ -234,24 +336,11 @@ def _timings() -> tuple[float, float]:
 
 
 def probe(uri: str) -> str:
-    """Open `uri` on a fresh connection and return its hostname; for forms.
-
-    Raises HostUnavailable with libvirt's reason when it cannot.
-    """
-    ensure_event_loop()
-    try:
-        conn = libvirt.open(uri)
-    except libvirt.libvirtError as err:
-        raise HostUnavailable(
-            f"Cannot connect to {uri}: {err.get_error_message() or err}",
-            code=err.get_error_code(),
-        ) from None
-    try:
-        return str(conn.getHostname())
-    except libvirt.libvirtError as err:
-        raise translate(err, f"Connected to {uri} but cannot ask it anything") from None
-    finally:
-        conn.close()
+    """The hostname of `uri` (virConnectGetHostname), through the pool's bounded open;
+    for forms. Raises HostUnavailable with a reason that quotes no file."""
+    return pool().call(
+        uri, lambda conn: str(conn.getHostname()), f"Connected to {uri} but cannot ask it anything"
+    )
 
 
 __all__ = ["ConnectionPool", "VirtError", "pool", "probe", "reset_pool"]
