@@ -93,3 +93,104 @@ def test_a_silent_host_fails_its_pages_within_the_timeout(
         assert response.status_code == status, url
         assert time.monotonic() - started < 3, url
         assert "within 1 s" in response.content.decode(), url
+
+
+def open_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("libvirt-open")]
+
+
+def test_a_silent_host_costs_one_blocked_open_however_often_it_is_asked(silent_host: str) -> None:
+    p = ConnectionPool(reconnect_interval=0, connect_timeout=0.3)
+    before = len(open_threads())
+    for _ in range(5):
+        with pytest.raises(HostUnavailable):
+            p.get(silent_host)
+    callers = [threading.Thread(target=lambda: _fails(p, silent_host)) for _ in range(20)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert len(open_threads()) - before == 1
+
+
+def _fails(p: ConnectionPool, uri: str) -> None:
+    with pytest.raises(HostUnavailable):
+        p.get(uri)
+
+
+def test_after_a_timeout_the_host_fails_at_once_saying_since_when(silent_host: str) -> None:
+    p = ConnectionPool(reconnect_interval=0, connect_timeout=0.3)
+    with pytest.raises(HostUnavailable) as first:
+        p.get(silent_host)
+    assert "no answer within 0.3 s" in str(first.value)
+    with pytest.raises(HostUnavailable) as later:
+        p.get(silent_host)
+    assert "unreachable since" in str(later.value)
+    assert "reconnects in the background" in str(later.value)
+
+
+def test_a_second_caller_does_not_wait_out_a_pending_open(silent_host: str) -> None:
+    p = ConnectionPool(reconnect_interval=0, connect_timeout=30, join_grace=0.1)
+    first = threading.Thread(target=lambda: _fails(p, silent_host), daemon=True)
+    first.start()
+    while not open_threads():
+        time.sleep(0.01)
+    with pytest.raises(HostUnavailable) as second:
+        p.get(silent_host)
+    assert "connecting since" in str(second.value)
+
+
+def test_the_form_probe_opens_through_the_pool(silent_host: str, settings) -> None:  # type: ignore[no-untyped-def]
+    from vmdash.virt.connection import probe, reset_pool
+
+    settings.VMDASH_HOST_TIMEOUT = 0.3
+    reset_pool()
+    before = len(open_threads())
+    probes = [threading.Thread(target=_probe_fails, args=(probe, silent_host)) for _ in range(16)]
+    for t in probes:
+        t.start()
+    for t in probes:
+        t.join()
+    assert len(open_threads()) - before == 1
+    assert probe(TESTNODE_URI) and pool().get(TESTNODE_URI) is pool().get(TESTNODE_URI)
+
+
+def _probe_fails(probe, uri: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(HostUnavailable):
+        probe(uri)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_host_leaves_the_vm_list_whole_under_load(silent_host: str, settings) -> None:  # type: ignore[no-untyped-def]
+    """20 people load the VM list while others try to add the silent host (the issue's fault)."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from vmdash.models import Host
+
+    settings.VMDASH_HOST_TIMEOUT = 1
+    Host.objects.create(slug="lab", name="Lab", uri=TESTNODE_URI)
+    Host.objects.create(slug="silent", uri=silent_host)
+    User.objects.create_user("alice", password="alice-pw-1", is_staff=True)
+    baseline = threading.active_count()
+    pages: list[str] = []
+
+    def person(n: int) -> None:
+        c = Client()
+        c.force_login(User.objects.get(username="alice"))
+        if n % 2:  # an "Add host" probe of the silent host, then the list
+            c.post("/hosts/add/", {"slug": f"s{n}", "uri": silent_host, "enabled": "on"})
+        for _ in range(2):
+            pages.append(c.get("/domains/").content.decode())
+
+    people = [threading.Thread(target=person, args=(n,)) for n in range(20)]
+    for t in people:
+        t.start()
+    peak = threading.active_count()
+    for t in people:
+        t.join()
+    assert len(pages) == 40
+    assert all('data-name="web1"' in p and 'data-name="db"' in p for p in pages)
+    assert threading.active_count() - baseline <= 16 + 2  # the host workers, one open, loop
+    assert peak - baseline <= 20 + 16 + 2
+    assert len(open_threads()) <= 1

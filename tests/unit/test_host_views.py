@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.test import Client
 
-from tests.conftest import TESTNODE_URI, audit_entries
+from tests.conftest import DATA, TESTNODE_URI, audit_entries
 from vmdash.models import Host
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +104,57 @@ def test_the_audit_page_lists_entries_newest_first(as_alice: Client, lab: Host) 
     page = as_alice.get("/audit/").content.decode()
     assert page.index("it is running") < page.index("11111111-0000-4000-8000-000000000002")
     assert "failed" in page and "succeeded" in page
+
+
+def test_enabling_a_host_checks_it_as_adding_does(as_alice: Client, db: None) -> None:
+    Host.objects.create(slug="down", uri="qemu+tcp://127.0.0.1:1/system", enabled=False)
+    response = as_alice.post("/hosts/down/toggle/", follow=True)
+    assert not Host.objects.get(slug="down").enabled
+    assert "Cannot connect to qemu+tcp://127.0.0.1:1/system" in response.content.decode()
+    entry = audit_entries().get()
+    assert (entry.action, entry.outcome) == ("host-enable", "error")
+    assert "Connection refused" in entry.message
+
+
+def test_enabling_a_host_that_answers_enables_it(as_alice: Client, db: None) -> None:
+    Host.objects.create(slug="back", uri=TESTNODE_URI, enabled=False)
+    as_alice.post("/hosts/back/toggle/")
+    assert Host.objects.get(slug="back").enabled
+    assert audit_entries().get().outcome == "ok"
+
+
+def test_saving_a_host_as_disabled_lands_on_the_host_list(as_alice: Client, lab: Host) -> None:
+    response = as_alice.post("/hosts/lab/edit/", {"slug": "lab", "uri": TESTNODE_URI})
+    assert response.status_code == 302 and response["Location"] == "/hosts/"
+    assert as_alice.get(response["Location"]).status_code == 200
+
+
+def test_a_host_edit_records_the_old_and_the_new_uri(
+    as_alice: Client, lab: Host, settings: Any, tmp_path: Path
+) -> None:
+    settings.VMDASH_TEST_DRIVER_DIR = "/"
+    (tmp_path / "other.xml").write_bytes((DATA / "testnode.xml").read_bytes())
+    other = f"test://{tmp_path}/other.xml"
+    as_alice.post("/hosts/lab/edit/", {"slug": "lab", "uri": other, "enabled": "on"})
+    entry = audit_entries().get()
+    assert (entry.action, entry.outcome) == ("host-edit", "ok")
+    assert entry.message == f"{TESTNODE_URI} → {other}"
+
+
+def test_a_refused_host_add_is_audited_with_the_uri(as_alice: Client, db: None) -> None:
+    as_alice.post(
+        "/hosts/add/", {"slug": "d", "uri": "qemu+tcp://127.0.0.1:1/system", "enabled": "on"}
+    )
+    as_alice.post("/hosts/add/", {"slug": "e", "uri": "qemu+ssh://root:pw@lab/system"})
+    down, refused = audit_entries().order_by("id")
+    assert (down.action, down.outcome) == ("host-add", "error")
+    assert down.message.startswith("qemu+tcp://127.0.0.1:1/system: Cannot connect")
+    assert (refused.action, refused.outcome) == ("host-add", "denied")
+    assert refused.message.startswith("qemu+ssh://root:***@lab/system: ")
+    assert "pw" not in refused.message  # the password is not kept
+
+
+def test_the_test_driver_host_says_its_memory_is_nodeinfo(as_alice: Client, lab: Host) -> None:
+    page = as_alice.get("/hosts/lab/").content.decode()
+    assert 'data-memory-from="nodeinfo"' in page
+    assert "This driver gives no memory statistics" in page

@@ -128,6 +128,8 @@ def _test_world(uri: str) -> str | None:
 def _check_user(user: str | None) -> str:
     if user is None:
         return ""
+    if ":" in user:  # never echo it: the rest is a password
+        raise _refuse("A password in the URI is not allowed; let the host accept an SSH key.")
     if not _USER.match(user):
         raise _refuse(
             "The user name '%(user)s' is not allowed; use letters, digits, '.', '_' and '-' "
