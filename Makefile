@@ -7,16 +7,19 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test system venv libvirtd guest lint typecheck pytest bench clean
+# What `make doctor` judges the machine against: run (only warns) or test.
+DOCTOR_FOR ?= test
+
+.PHONY: run test doctor system venv libvirtd guest lint typecheck pytest bench clean
 
 run: system venv
-	@scripts/ensure-libvirtd || echo "vmdash: libvirtd is not available; the demo host (libvirt's test driver) will be used"
+	@$(MAKE) --no-print-directory doctor DOCTOR_FOR=run
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py vmdash_setup
 	$(PY) manage.py vmdash_run --host $(HOST) --port $(PORT)
 
 test: system venv
-	scripts/ensure-libvirtd
+	@$(MAKE) --no-print-directory doctor DOCTOR_FOR=test
 	scripts/make-test-guest
 	$(MAKE) --no-print-directory lint typecheck pytest
 
@@ -24,6 +27,13 @@ system:
 	@scripts/ensure-system-packages
 
 venv: $(STAMP)
+
+# Repairs what it can (/dev/kvm, virtlogd, libvirtd; each fix is said), then
+# checks everything and prints the command for each problem left. For `run`
+# a missing libvirtd only warns (the demo host is used instead).
+doctor: system venv
+	@scripts/ensure-libvirtd || true
+	@$(PY) manage.py vmdash_doctor --for=$(DOCTOR_FOR)
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
