@@ -161,3 +161,47 @@ def test_no_page_shows_the_content_of_a_file_libvirt_read(
         for secret in secrets():
             assert secret not in shown, uri
     assert "libvirt refused the URI (error" in page(response)
+
+
+def test_vmdash_run_stops_on_sigterm_with_a_silent_host(tmp_path: Path) -> None:
+    """A silent host probed and listed leaves no thread that holds the shutdown."""
+    import socket
+    import subprocess
+    import threading
+
+    from tests.security.conftest import Browserless
+    from tests.servers import ADMIN, start_vmdash
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    threading.Thread(
+        target=lambda: [held.append(listener.accept()[0]) for _ in range(64)], daemon=True
+    ).start()
+    silent = f"qemu+tcp://127.0.0.1:{listener.getsockname()[1]}/system"
+    srv = start_vmdash(
+        tmp_path, hosts=f"demo=test:///default,silent={silent}", VMDASH_HOST_TIMEOUT="1"
+    )
+    try:
+        person = Browserless(srv)
+        assert person.login(*ADMIN) == 302
+        status, _h, body = person.request(
+            "/hosts/add/", {"slug": "s2", "uri": silent + "?no_tty=1", "enabled": "on"}
+        )
+        assert status == 400 and "no answer within 1 s" in body
+        status, _h, body = person.request("/domains/")
+        assert status == 200 and 'data-name="test"' in body  # the demo host's VM
+        for url in ("/hosts/", "/"):
+            status, _h, body = person.request(url)
+            assert status == 200 and "unreachable" in body, url
+        srv.proc.terminate()
+        try:
+            srv.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"vmdash_run ignored SIGTERM:\n{srv.log.read_text()[-2000:]}")
+    finally:
+        srv.stop()
+        listener.close()
+        for s in held:
+            s.close()

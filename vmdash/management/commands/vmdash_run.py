@@ -16,6 +16,8 @@ so every web process may start one; `--no-events` starts none.
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import signal
 import subprocess
 import sys
@@ -91,6 +93,7 @@ class Command(BaseCommand):
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+        _exit_now()
 
     def _say(self, line: str) -> None:
         self.stdout.write(f"vmdash: {line}")
@@ -138,6 +141,15 @@ class Supervised:
 
     def kill(self) -> None:
         self.proc.kill()
+
+
+def _exit_now() -> None:
+    """Leave once Daphne has stopped (SIGTERM, Ctrl+C): a worker thread still blocked
+    in a libvirt call on a host that went silent must not hold the exit."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _child(command: str) -> subprocess.Popen[bytes]:
