@@ -102,14 +102,14 @@ def limit_daphne(limit: int) -> None:
         vmdash_refused = False
         vmdash_seen = 0
 
-        def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+        def gotLength(self, length: int | None) -> None:
             if length is not None and length > self.vmdash_limit:
                 super().gotLength(0)
                 self._vmdash_refuse()
                 return
             super().gotLength(length)
 
-        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+        def handleContentChunk(self, data: bytes) -> None:
             if self.vmdash_refused:
                 return
             self.vmdash_seen += len(data)

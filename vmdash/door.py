@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
+from vmdash.access.rules import rules_of
 from vmdash.models import Host
 from vmdash.policy import ANONYMOUS, Action, Who, can, require, visible
 from vmdash.virt.errors import NotFound
@@ -28,10 +29,11 @@ T = TypeVar("T")
 
 
 def load_who(user: Any) -> Who:
-    """The policy's view of `user` (its groups from the database, once)."""
+    """The policy's view of `user`: its groups and live grants, from the database, once."""
     if user is None or not (user.is_authenticated and user.is_active):
         return ANONYMOUS
-    return Who.of(user, user.groups.values_list("name", flat=True))
+    groups = list(user.groups.values_list("pk", "name"))
+    return Who.of(user, [name for _pk, name in groups], rules_of(user.pk, [pk for pk, _ in groups]))
 
 
 def load_who_id(user_id: int | None) -> Who:

@@ -96,3 +96,14 @@ def _on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> 
         revoke(instance.pk, None, "deactivated")
     elif old["password"] != instance.password:
         revoke(instance.pk, None, "password changed")
+
+
+RIGHTS = "vmdash.rights"  # consumers' handler: vmdash_rights(self, message)
+
+
+def rights_changed(user_id: int, why: str = "") -> None:
+    """Tell the user's open connections to load their rights again and drop what they lost."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(user_group(user_id), {"type": RIGHTS, "why": why})
