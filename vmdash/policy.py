@@ -156,6 +156,16 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
     return False
 
 
+def can_somewhere(who: Who, action: Action) -> bool:
+    """Does `who` hold `action` on anything at all (to offer a page that lists those places)?"""
+    if not who.active:
+        return False
+    if who.superuser or who.staff:
+        return True
+    now = time.time()
+    return any(action in r.actions and not r.deny and r.live(now) for r in who.rules)
+
+
 R = TypeVar("R", HostRef, DomainRef, PoolRef, VolumeRef, NetworkRef)
 
 

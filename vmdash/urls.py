@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("hosts/", include("hosts.urls")),
     path("hosts/<slug:host>/domains/", include("domains.urls")),
+    path("hosts/<slug:host>/storage/", include("storage.urls")),
     path("domains/", domain_views.domain_list, name="domain-list"),
     path("audit/", views.audit_list, name="audit"),
+    path("access/", include("vmdash.access.urls")),
 ]
