@@ -1,0 +1,27 @@
+"""What vmdash remembers about storage that libvirt does not keep.
+
+The ISO library is a vmdash preference, not a property of the pool: pool XML
+has no <metadata> element (unlike domains and networks), and libvirt drops
+unknown elements on define. So it lives here, by the pool's UUID: a pool
+that is deleted and made again under the same name is not the library until
+someone says so again.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class IsoLibrary(models.Model):
+    """The one pool per host that holds installation media."""
+
+    host = models.SlugField(_("host"), unique=True)
+    pool_uuid = models.CharField(_("pool UUID"), max_length=36)
+
+    class Meta:
+        verbose_name = _("ISO library")
+        verbose_name_plural = _("ISO libraries")
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.pool_uuid}"
