@@ -66,6 +66,14 @@ class Finding:
         return self.status.value
 
 
+def format_line(finding: Finding, mode: Mode) -> str:
+    """`  FAIL  what is wrong; fix: the command`, for a person."""
+    line = f"  {finding.label(mode):<5} {finding.text}"
+    if finding.fix:
+        line += _("; fix: %(fix)s") % {"fix": finding.fix}
+    return line
+
+
 def as_root(command: str) -> str:
     """The command as the person must type it: with sudo unless they are root."""
     return command if os.geteuid() == 0 else f"sudo {command}"
@@ -128,8 +136,8 @@ def _owner(st: os.stat_result) -> str:
     return f"{name(pwd.getpwuid, st.st_uid)}:{name(grp.getgrgid, st.st_gid)}"
 
 
-def check_kvm_device(path: str = KVM_DEVICE, group: str = "kvm") -> Finding:
-    """/dev/kvm as Debian's udev rule leaves it: root:<group> 0660.
+def check_kvm_device(path: str = KVM_DEVICE, owner: str = "root", group: str = "kvm") -> Finding:
+    """/dev/kvm as Debian's udev rule leaves it: root:kvm 0660.
 
     Without udev it stays root:root 0600; libvirtd then finds KVM "not
     available now" on every call and re-probes QEMU each time (~50 s a define).
@@ -139,7 +147,7 @@ def check_kvm_device(path: str = KVM_DEVICE, group: str = "kvm") -> Finding:
     except FileNotFoundError:
         return Finding(Status.NOTE, _("%(path)s is absent: guests run under TCG") % {"path": path})
     found = f"{_owner(st)} {stat.S_IMODE(st.st_mode):o}"
-    want = f"root:{group} 660"
+    want = f"{owner}:{group} 660"
     if found != want:
         return Finding(
             Status.PROBLEM,
@@ -178,7 +186,10 @@ def check_capabilities(
     """Two domcapabilities calls must be quick (a warm cache) and agree."""
     first, took_first = _timed_domcaps(virsh, uri, slow)
     if first is None and took_first < slow:
-        return Finding(Status.NOTE, _("libvirt capabilities: not checked, libvirtd is down"))
+        return Finding(
+            Status.NOTE,
+            _("libvirt capabilities: not checked, %(uri)s does not give them") % {"uri": uri},
+        )
     second, took_second = _timed_domcaps(virsh, uri, slow)
     if min(took_first, took_second) >= slow:
         return Finding(

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from vmdash.doctor import Finding, Mode, Status, run_checks
+from vmdash.doctor import SYSTEM_URI, Mode, Status, format_line, run_checks
 
 
 class Command(BaseCommand):
@@ -24,15 +24,21 @@ class Command(BaseCommand):
             dest="mode",
             choices=[m.value for m in Mode],
             default=Mode.TEST.value,
-            help="what the problems are judged against: make run or make test",
+            help="what problems are judged against: make run (only warns) or make test",
         )
+        parser.add_argument("--uri", default=SYSTEM_URI, help="the libvirt URI to check")
 
     def handle(self, *args: Any, **options: Any) -> None:
         mode = Mode(options["mode"])
-        findings = run_checks()
+        findings = run_checks(options["uri"])
         self.stdout.write(_("vmdash doctor, for make %(mode)s:") % {"mode": mode})
         for finding in findings:
-            self.stdout.write(self._line(finding, mode))
+            line = format_line(finding, mode)
+            if finding.breaks(mode):
+                line = self.style.ERROR(line)
+            elif finding.status is Status.PROBLEM:
+                line = self.style.WARNING(line)
+            self.stdout.write(line)
         broken = sum(f.breaks(mode) for f in findings)
         if broken:
             raise CommandError(
@@ -43,12 +49,3 @@ class Command(BaseCommand):
         if warned:
             summary += _(" (%(n)d warning(s))") % {"n": warned}
         self.stdout.write(self.style.SUCCESS(summary))
-
-    def _line(self, finding: Finding, mode: Mode) -> str:
-        label = finding.label(mode)
-        text = f"  {label:<5} {finding.text}"
-        if finding.fix:
-            text += _("; fix: %(fix)s") % {"fix": finding.fix}
-        if label == "FAIL":
-            return self.style.ERROR(text)
-        return self.style.WARNING(text) if label == "warn" else text
