@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 import libvirt
 from lxml import etree
@@ -35,6 +36,34 @@ from vmdash.virt.xml import text as xml_text
 from vmdash.virt.xml.domain import DomainXML
 from vmdash.virt.xml.pool import PoolType, PoolXML
 from vmdash.virt.xml.volume import VolumeFormat, VolumeXML
+
+T = TypeVar("T")
+
+
+def _call(host: HostRef, fn: Callable[[libvirt.virConnect], T], doing: str = "") -> T:
+    """pool().call, except that a system error on a live connection is the host's
+    answer (mkdir failed, no such device), not a lost connection: no reopen, no retry
+    of a half-done step, OperationFailed with libvirt's sentence."""
+
+    def guarded(conn: libvirt.virConnect) -> T:
+        try:
+            return fn(conn)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_SYSTEM_ERROR and _alive(conn):
+                text = (err.get_error_message() or str(err)).strip()
+                raise OperationFailed(
+                    f"{doing}: {text}" if doing else text, code=err.get_error_code()
+                ) from None
+            raise
+
+    return pool().call(host.uri, guarded, doing)
+
+
+def _alive(conn: libvirt.virConnect) -> bool:
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
 
 
 class PoolState(StrEnum):
@@ -130,7 +159,7 @@ def list_pools(host: HostRef) -> list[PoolSummary]:
         found = [_summarize(host, p) for p in conn.listAllStoragePools(0)]
         return sorted(found, key=lambda s: s.name.casefold())
 
-    return pool().call(host.uri, read, f"Cannot list the storage pools of host '{host.label}'")
+    return _call(host, read, f"Cannot list the storage pools of host '{host.label}'")
 
 
 def _lookup_pool(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.virStoragePool:
@@ -145,8 +174,8 @@ def _lookup_pool(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.
 
 def get_pool(host: HostRef, name: str) -> PoolSummary:
     """One pool, refreshed; NotFound."""
-    return pool().call(
-        host.uri,
+    return _call(
+        host,
         lambda conn: _summarize(host, _lookup_pool(conn, host, name)),
         f"Cannot read pool '{name}'",
     )
@@ -154,8 +183,8 @@ def get_pool(host: HostRef, name: str) -> PoolSummary:
 
 def pool_xml(host: HostRef, name: str) -> str:
     """The pool's XML as libvirt keeps it (virStoragePoolGetXMLDesc, inactive config)."""
-    return pool().call(
-        host.uri,
+    return _call(
+        host,
         lambda conn: str(_lookup_pool(conn, host, name).XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE)),
         f"Cannot read pool '{name}'",
     )
@@ -211,7 +240,7 @@ def run_pool_op(host: HostRef, name: str, op: PoolOp, with_storage: bool = False
         _run_pool_op(p, op, with_storage)
         return ref
 
-    return pool().call(host.uri, run, f"Cannot {op.value.replace('-', ' ')} pool '{name}'")
+    return _call(host, run, f"Cannot {op.value.replace('-', ' ')} pool '{name}'")
 
 
 # Creating pools
@@ -322,9 +351,7 @@ def create_pool(host: HostRef, spec: PoolSpec, timeout: float) -> tuple[PoolRef,
 
     def work() -> None:
         try:
-            outcome["ref"] = pool().call(
-                host.uri, lambda c: _create_pool_steps(c, spec, text), doing
-            )
+            outcome["ref"] = _call(host, lambda c: _create_pool_steps(c, spec, text), doing)
         except VirtError as err:
             outcome["error"] = err
         if late.is_set() and "ref" in outcome:
@@ -351,7 +378,7 @@ def _take_back(host: HostRef, name: str) -> None:
         _undo(conn.storagePoolLookupByName(name), built=True)
 
     try:
-        pool().call(host.uri, undo)
+        _call(host, undo)
     except VirtError:
         pass
 
@@ -385,7 +412,7 @@ def find_sources(host: HostRef, type_: PoolType, source_host: str, timeout: floa
             return _sources(conn.findStoragePoolSources(type_.value, spec, 0))
 
         try:
-            result["ok"] = pool().call(host.uri, read, f"Cannot look for {type_.value} sources")
+            result["ok"] = _call(host, read, f"Cannot look for {type_.value} sources")
         except VirtError as err:
             result["error"] = err
 
@@ -553,7 +580,7 @@ def list_volumes(
                     raise  # else: deleted while we listed
         return VolumePage(rows, len(hits), len(named))
 
-    return pool().call(host.uri, read, f"Cannot list the volumes of pool '{pool_name}'")
+    return _call(host, read, f"Cannot list the volumes of pool '{pool_name}'")
 
 
 def _lookup_volume(
@@ -576,7 +603,7 @@ def get_volume(host: HostRef, pool_name: str, name: str) -> VolumeRow:
         _p, vol = _lookup_volume(conn, host, pool_name, name)
         return _row(host, pool_name, vol, _users(conn, host.uri))
 
-    return pool().call(host.uri, read, f"Cannot read volume '{name}'")
+    return _call(host, read, f"Cannot read volume '{name}'")
 
 
 def volume_name_problem(name: str) -> str | None:
@@ -652,7 +679,7 @@ def create_volume(host: HostRef, pool_name: str, spec: VolumeSpec) -> tuple[Volu
         vol = p.createXML(text, flags)
         return VolumeRef(host.slug, pool_name, vol.name(), vol.key()), text
 
-    return pool().call(host.uri, run, f"Cannot create volume '{spec.name}'")
+    return _call(host, run, f"Cannot create volume '{spec.name}'")
 
 
 def resize_volume(host: HostRef, pool_name: str, name: str, capacity: int) -> VolumeRef:
@@ -678,7 +705,7 @@ def resize_volume(host: HostRef, pool_name: str, name: str, capacity: int) -> Vo
             vol.resize(capacity, 0)
         return row.ref
 
-    return pool().call(host.uri, run, f"Cannot resize volume '{name}'")
+    return _call(host, run, f"Cannot resize volume '{name}'")
 
 
 def delete_volume(host: HostRef, pool_name: str, name: str, even_in_use: bool = False) -> VolumeRef:
@@ -694,7 +721,7 @@ def delete_volume(host: HostRef, pool_name: str, name: str, even_in_use: bool = 
         return row.ref
 
     forget_users(host)
-    return pool().call(host.uri, run, f"Cannot delete volume '{name}'")
+    return _call(host, run, f"Cannot delete volume '{name}'")
 
 
 def wipe_volume(host: HostRef, pool_name: str, name: str) -> VolumeRef:
@@ -705,7 +732,7 @@ def wipe_volume(host: HostRef, pool_name: str, name: str) -> VolumeRef:
         vol.wipe(0)
         return VolumeRef(host.slug, pool_name, vol.name(), vol.key())
 
-    return pool().call(host.uri, run, f"Cannot wipe volume '{name}'")
+    return _call(host, run, f"Cannot wipe volume '{name}'")
 
 
 def volume_names(host: HostRef, pool_name: str) -> list[str]:
@@ -719,7 +746,7 @@ def volume_names(host: HostRef, pool_name: str) -> list[str]:
             else []
         )
 
-    return pool().call(host.uri, read, f"Cannot list the volumes of pool '{pool_name}'")
+    return _call(host, read, f"Cannot list the volumes of pool '{pool_name}'")
 
 
 def pool_names(host: HostRef) -> list[str]:
@@ -729,7 +756,7 @@ def pool_names(host: HostRef) -> list[str]:
         flags = libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE
         return sorted((p.name() for p in conn.listAllStoragePools(flags)), key=str.casefold)
 
-    return pool().call(host.uri, read, f"Cannot list the pools of host '{host.label}'")
+    return _call(host, read, f"Cannot list the pools of host '{host.label}'")
 
 
 # Clone: virStorageVolCreateXMLFrom, watched from a second call
@@ -768,7 +795,7 @@ def clone_volume(
         dest = _lookup_pool(conn, host, target_pool)
         return dest, src, _clone_doc(src, new_name), max(1, src.info()[2])
 
-    dest, src, text, total = pool().call(host.uri, prepare, doing)
+    dest, src, text, total = _call(host, prepare, doing)
     done: dict[str, VolumeRef | VirtError] = {}
 
     def copy() -> None:
@@ -777,7 +804,7 @@ def clone_volume(
             return VolumeRef(host.slug, target_pool, vol.name(), vol.key())
 
         try:
-            done["ref"] = pool().call(host.uri, run, doing)
+            done["ref"] = _call(host, run, doing)
         except VirtError as err:
             done["error"] = err
 
@@ -863,7 +890,7 @@ class Upload:
         check_size(self.size, "file size")
         _claim(self.key, self.name)
         try:
-            self.ref = pool().call(self.host.uri, self._open, self.doing)
+            self.ref = _call(self.host, self._open, self.doing)
         except VirtError:
             _release(self.key)
             raise
@@ -969,7 +996,7 @@ class Download:
             vol.download(self._stream, 0, 0, 0)
             return int(vol.info()[1])
 
-        self.size = pool().call(self.host.uri, run, f"Cannot download volume '{self.name}'")
+        self.size = _call(self.host, run, f"Cannot download volume '{self.name}'")
         return self.size
 
     def read(self, n: int = 1 << 20) -> bytes:
