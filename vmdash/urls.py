@@ -11,6 +11,7 @@ urlpatterns = [
     path("hosts/", include("hosts.urls")),
     path("hosts/<slug:host>/domains/", include("domains.urls")),
     path("hosts/<slug:host>/storage/", include("storage.urls")),
+    path("hosts/<slug:host>/networks/", include("networks.urls")),
     path("domains/", domain_views.domain_list, name="domain-list"),
     path("audit/", views.audit_list, name="audit"),
     path("access/", include("vmdash.access.urls")),

@@ -1,0 +1,93 @@
+"""What the views share: the buttons of each operation, and the edit form's change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _l
+
+from networks.forms import NetworkEditForm
+from vmdash.virt.networks import IpSpec, NetworkSummary, Op
+from vmdash.virt.xml import remove
+from vmdash.virt.xml.network import ForwardMode, IpXML, NetworkXML
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    label: Promise
+    confirm: bool = False
+    danger: bool = False
+
+
+OP_INFO: dict[Op, OpInfo] = {
+    Op.START: OpInfo(_l("Start")),
+    Op.STOP: OpInfo(_l("Stop")),
+    Op.AUTOSTART_ON: OpInfo(_l("Autostart on")),
+    Op.AUTOSTART_OFF: OpInfo(_l("Autostart off")),
+    Op.DELETE: OpInfo(_l("Delete"), confirm=True, danger=True),
+}
+
+
+def form_errors(form: forms.Form) -> str:
+    """The form's errors in one line, for the audit trail."""
+    parts = []
+    for field, errors in form.errors.items():
+        label = field if field != "__all__" else "form"
+        parts.append(f"{label}: {' '.join(str(e) for e in errors)}")
+    return "; ".join(parts)[:2000]
+
+
+def edit_initial(n: NetworkSummary) -> dict[str, Any]:
+    initial: dict[str, Any] = {"mode": str(n.mode), "domain": n.domain}
+    for sub in n.subnets:
+        key = "ipv6" if sub.v6 else "ipv4"
+        if f"{key}_address" in initial:
+            continue  # the form edits the first subnet of each family
+        initial[f"{key}_address"] = sub.gateway
+        if sub.dhcp:
+            initial[f"{key}_dhcp_start"], initial[f"{key}_dhcp_end"] = sub.dhcp[0]
+    return initial
+
+
+def _set_ip(doc: NetworkXML, ip: IpXML | None, spec: IpSpec | None) -> None:
+    if spec is None:
+        if ip is not None:
+            doc.ips.remove(ip)
+        return
+    if ip is None:
+        attrs = {"family": "ipv6"} if spec.gateway.version == 6 else {}
+        ip = doc.ips.add(**attrs)
+    ip.address = str(spec.gateway.ip)
+    if ip.netmask is not None and spec.gateway.version == 4:
+        ip.netmask = str(spec.gateway.network.netmask)  # keep the notation it had
+    else:
+        ip.prefix = spec.gateway.network.prefixlen
+    ranges = list(ip.ranges)
+    if spec.dhcp_start:
+        first = ranges[0] if ranges else ip.ranges.add()
+        first.start, first.end = spec.dhcp_start, spec.dhcp_end
+        return
+    for r in ranges:
+        ip.ranges.remove(r)
+    dhcp = ip.node.find("dhcp")
+    if dhcp is not None and len(dhcp) == 0:
+        remove(dhcp)
+
+
+def edit_change(form: NetworkEditForm) -> Callable[[NetworkXML], None]:
+    """The edit as a change of the inactive XML: only the nodes the form covers."""
+    data = form.cleaned_data
+    mode, domain = ForwardMode(data["mode"]), data.get("domain") or None
+
+    def change(doc: NetworkXML) -> None:
+        if doc.forward_mode != mode:
+            doc.forward_mode = mode
+        doc.domain = domain
+        _set_ip(doc, doc.ip_of(v6=False), form.ipv4)
+        _set_ip(doc, doc.ip_of(v6=True), form.ipv6)
+
+    return change

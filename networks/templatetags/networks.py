@@ -1,0 +1,69 @@
+"""Template helpers of the network pages: no I/O, only URLs and labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import template
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _l
+
+from networks.ops import OP_INFO
+from vmdash.virt.networks import NetworkSummary
+from vmdash.virt.xml.network import MACVTAP_MODES
+
+register = template.Library()
+
+
+@dataclass(frozen=True)
+class Button:
+    op: str
+    label: Promise
+    url: str
+    confirm_url: str = ""
+    danger: bool = False
+
+
+@register.filter
+def network_buttons(n: NetworkSummary) -> list[Button]:
+    """The operations valid now, as buttons (delete: a link to its confirmation)."""
+    out = []
+    for op in n.ops:
+        info = OP_INFO[op]
+        args = [n.host, n.name]
+        confirm = reverse("network-confirm", args=[*args, op.value]) if info.confirm else ""
+        out.append(
+            Button(
+                op.value,
+                info.label,
+                reverse(f"network-{op.value}", args=args),
+                confirm,
+                info.danger,
+            )
+        )
+    return out
+
+
+@register.filter
+def network_url(n: NetworkSummary) -> str:
+    return reverse("network-detail", args=[n.host, n.name])
+
+
+_MODES = {
+    "nat": _l("NAT"),
+    "route": _l("routed"),
+    "open": _l("open"),
+    "isolated": _l("isolated"),
+    "bridge": _l("host bridge"),
+}
+
+
+@register.filter
+def network_mode(n: NetworkSummary) -> str:
+    """How the network reaches the outside, in words."""
+    if n.virtualport == "openvswitch":
+        return str(_l("Open vSwitch"))
+    if n.mode in MACVTAP_MODES and not n.bridge:
+        return str(_l("macvtap (%(mode)s)") % {"mode": n.mode})
+    return str(_MODES.get(str(n.mode), n.mode))
