@@ -68,6 +68,16 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# --- LDAP login (vmdash/ldap.py, docs/permissions.md) ---------------------------
+# With VMDASH_LDAP_URI set, directory accounts log in after axes' lock-out check
+# and before local accounts; their LDAP groups become Django groups of that name.
+VMDASH_LDAP_URI = envstr("VMDASH_LDAP_URI", "")
+if VMDASH_LDAP_URI:
+    from vmdash.ldap import ldap_settings
+
+    globals().update(ldap_settings())
+    AUTHENTICATION_BACKENDS.insert(1, "vmdash.ldap.Backend")
+# --- end of LDAP login ------------------------------------------------------------
 
 ROOT_URLCONF = "vmdash.urls"
 ASGI_APPLICATION = "vmdash.asgi.application"
