@@ -1,16 +1,14 @@
-"""Overview and audit (hosts live in the hosts app)."""
+"""The overview (hosts live in the hosts app, the audit page in people)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from vmdash import door
-from vmdash.models import AuditEntry
-from vmdash.policy import Action, can, require
+from vmdash.policy import Action, can
 from vmdash.virt.enums import DomainState
 from vmdash.virt.hosts import each_host, host_info
 
@@ -34,13 +32,3 @@ def overview(request: HttpRequest) -> HttpResponse:
             "can_manage": can(door.who(request), Action.MANAGE_HOSTS),
         },
     )
-
-
-@require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
-    require(door.who(request), Action.AUDIT)
-    entries = AuditEntry.objects.all()
-    if q := request.GET.get("q", "").strip():
-        entries = entries.filter(object_name__icontains=q) | entries.filter(username__icontains=q)
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "vmdash/audit.html", {"page": page, "q": q})

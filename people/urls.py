@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from people import audit, views
+
+urlpatterns = [
+    path("users/", views.user_list, name="user-list"),
+    path("users/add/", views.user_add, name="user-add"),
+    path("users/<str:username>/", views.user_detail, name="user-detail"),
+    path("users/<str:username>/active/", views.user_active, name="user-active"),
+    path("users/<str:username>/superuser/", views.user_superuser, name="user-superuser"),
+    path("users/<str:username>/password/", views.user_password, name="user-password"),
+    path("users/<str:username>/unlock/", views.user_unlock, name="user-unlock"),
+    path("users/<str:username>/groups/", views.user_groups, name="user-groups"),
+    path("groups/", views.group_list, name="group-list"),
+    path("groups/add/", views.group_add, name="group-add"),
+    path("groups/<int:pk>/", views.group_detail, name="group-detail"),
+    path("groups/<int:pk>/rename/", views.group_rename, name="group-rename"),
+    path("groups/<int:pk>/members/", views.group_members, name="group-members"),
+    path("groups/<int:pk>/delete/", views.group_delete, name="group-delete"),
+    path("me/", views.me, name="me"),
+    path("me/password/", views.me_password, name="me-password"),
+    path("audit/", audit.audit_list, name="audit"),
+    path("audit/export.csv", audit.audit_export, name="audit-export"),
+]
