@@ -1,25 +1,35 @@
-"""VM list, VM detail, lifecycle operations."""
+"""VM list, VM detail, lifecycle operations.
+
+Each page's context comes from one plain function (`list_context`,
+`detail_context`, `row_context`) that the view and the live push
+(domains/live.py) both call.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
+from domains.templatetags.domains import op_done
 from vmdash import door
 from vmdash.audit import Actor, perform
-from vmdash.policy import Action, can, visible
-from vmdash.render import is_htmx
+from vmdash.policy import Action, Who, can, visible
+from vmdash.render import is_htmx, partial_or_redirect, wants_partial
 from vmdash.virt import domains as virt_domains
-from vmdash.virt.domains import OPS, DomainSummary, Op
+from vmdash.virt.domains import OPS, DomainDetail, DomainSummary, Op
 from vmdash.virt.enums import DomainState
-from vmdash.virt.hosts import each_host
+from vmdash.virt.hosts import PerHost, each_host
 from vmdash.virt.refs import HostRef
 
 STATE_FILTERS: dict[str, set[DomainState]] = {
@@ -28,7 +38,7 @@ STATE_FILTERS: dict[str, set[DomainState]] = {
     "shutoff": {DomainState.SHUTOFF, DomainState.NOSTATE},
     "crashed": {DomainState.CRASHED},
 }
-SORTS: dict[str, Any] = {
+SORTS: dict[str, Callable[[DomainSummary], Any]] = {
     "name": lambda d: (d.name.casefold(), d.host),
     "host": lambda d: (d.host, d.name.casefold()),
     "state": lambda d: (list(DomainState).index(d.state), d.name.casefold()),
@@ -37,61 +47,81 @@ SORTS: dict[str, Any] = {
     "autostart": lambda d: (not d.autostart, d.name.casefold()),
 }
 COLUMNS = [
-    ("name", "Name"),
-    ("host", "Host"),
-    ("state", "State"),
-    ("vcpus", "vCPUs"),
-    ("memory", "Memory"),
-    ("autostart", "Autostart"),
+    ("name", gettext_lazy("Name")),
+    ("host", gettext_lazy("Host")),
+    ("state", gettext_lazy("State")),
+    ("vcpus", gettext_lazy("vCPUs")),
+    ("memory", gettext_lazy("Memory")),
+    ("autostart", gettext_lazy("Autostart")),
 ]
-# The operations a list row offers; the VM page offers all of them.
-ROW_OPS = (Op.START, Op.SHUTDOWN, Op.REBOOT, Op.PAUSE, Op.RESUME, Op.FORCE_OFF)
 
 
-@require_GET
-def domain_list(request: HttpRequest) -> HttpResponse:
-    hosts = door.visible_hosts(door.who(request))
-    host_filter = request.GET.get("host", "")
-    if host_filter:
-        hosts = [h for h in hosts if h.slug == host_filter]
-    results = each_host(
-        [h.ref for h in hosts], virt_domains.list_domains, settings.VMDASH_HOST_TIMEOUT
-    )
-    rows: list[DomainSummary] = []
-    for result in results:
-        rows += result.value or []
-    allowed = {r for r in visible(door.who(request), [d.ref for d in rows])}
-    rows = [d for d in rows if d.ref in allowed]
+def list_hosts(query: QueryDict, visible_slugs: set[str]) -> set[str]:
+    """The hosts the list shows for `query` (the host filter), among those visible."""
+    only = query.get("host", "")
+    return ({only} & visible_slugs) if only else set(visible_slugs)
 
-    state = request.GET.get("state", "")
+
+def _read_rows(who: Who, hosts: list[HostRef]) -> tuple[list[DomainSummary], list[PerHost[Any]]]:
+    results = each_host(hosts, virt_domains.list_domains, settings.VMDASH_HOST_TIMEOUT)
+    rows = [d for r in results for d in r.value or []]
+    allowed = set(visible(who, [d.ref for d in rows]))
+    return [d for d in rows if d.ref in allowed], [r for r in results if r.error]
+
+
+def _filtered(rows: list[DomainSummary], query: QueryDict) -> list[DomainSummary]:
+    state, q = query.get("state", ""), query.get("q", "").strip().casefold()
     if state in STATE_FILTERS:
         rows = [d for d in rows if d.state in STATE_FILTERS[state]]
-    q = request.GET.get("q", "").strip()
     if q:
-        rows = [d for d in rows if q.casefold() in d.name.casefold()]
-    sort = request.GET.get("sort", "name")
-    key = SORTS.get(sort.lstrip("-"), SORTS["name"])
-    rows.sort(key=key, reverse=sort.startswith("-"))
+        rows = [d for d in rows if q in d.name.casefold()]
+    sort = query.get("sort", "name")
+    return sorted(rows, key=SORTS.get(sort.lstrip("-"), SORTS["name"]), reverse=sort[:1] == "-")
 
-    page = Paginator(rows, settings.VMDASH_PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = _with_metadata(list(page.object_list), {h.slug: h.ref for h in hosts})
-    context = {
+
+def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
+    """Everything the VM list shows for `who` and the page's query (page and push)."""
+    hosts = door.visible_hosts(who)
+    shown = list_hosts(query, {h.slug for h in hosts})
+    refs = {h.slug: h.ref for h in hosts if h.slug in shown}
+    rows, errors = _read_rows(who, list(refs.values()))
+    rows = _filtered(rows, query)
+    page = Paginator(rows, settings.VMDASH_PAGE_SIZE).get_page(query.get("page"))
+    page_rows = _with_metadata(list(page.object_list), refs)
+    sort = query.get("sort", "name")
+    return {
         "page": page,
-        "results": results,
-        "errors": [r for r in results if r.error],
-        "hosts": door.visible_hosts(door.who(request)),
-        "host_filter": host_filter,
-        "state": state,
+        "rows": [(d, can(who, Action.OPERATE, d.ref)) for d in page_rows],
+        "errors": [_host_error(r) for r in errors],
+        "hosts": hosts,
+        "query": query,
+        "host_filter": query.get("host", ""),
+        "state": query.get("state", ""),
         "states": list(STATE_FILTERS),
-        "q": q,
+        "q": query.get("q", "").strip(),
         "sort": sort,
         "total": len(rows),
-        "row_ops": ROW_OPS,
-        "columns": COLUMNS,
-        "can_operate": can(door.who(request), Action.OPERATE),
+        "columns": [(col, label, f"-{col}" if sort == col else col) for col, label in COLUMNS],
     }
-    template = "domains/list.html#table" if is_htmx(request) else "domains/list.html"
-    return render(request, template, context)
+
+
+def _host_error(result: PerHost[Any]) -> dict[str, Any]:
+    """A host that did not answer, and since when the live stream knows it is down."""
+    from vmdash.live.recent import recorder
+
+    return {
+        "host": result.host,
+        "error": result.error,
+        "since": recorder().down_since(result.host.slug),
+    }
+
+
+def row_context(d: DomainSummary, can_operate: bool) -> dict[str, Any]:
+    return {"d": d, "can_operate": can_operate}
+
+
+def detail_context(host: HostRef, detail: DomainDetail, can_operate: bool) -> dict[str, Any]:
+    return {"d": detail.summary, "detail": detail, "host": host, "can_operate": can_operate}
 
 
 def _with_metadata(rows: list[DomainSummary], refs: dict[str, HostRef]) -> list[DomainSummary]:
@@ -107,28 +137,33 @@ def _with_metadata(rows: list[DomainSummary], refs: dict[str, HostRef]) -> list[
 
 
 @require_GET
+@vary_on_headers("HX-Request", "HX-History-Restore-Request")
+def domain_list(request: HttpRequest) -> HttpResponse:
+    context = list_context(door.who(request), request.GET)
+    # Back after a filter: htmx restores the history entry with a request of
+    # its own, which must get the whole page (issue 7 §14).
+    template = "domains/list.html#table" if wants_partial(request) else "domains/list.html"
+    return render(request, template, context)
+
+
+@require_GET
 def domain_detail(request: HttpRequest, host: str, name: str, tab: str) -> HttpResponse:
     host_ref, _ref = door.domain(door.who(request), host, name)
     detail = virt_domains.get_detail(host_ref, name)
-    return render(
-        request,
-        "domains/detail.html",
-        {
-            "d": detail.summary,
-            "detail": detail,
-            "host": host_ref,
-            "tab": tab,
-            "all_ops": list(Op),
-            "can_operate": can(door.who(request), Action.OPERATE, detail.ref),
-        },
-    )
+    can_operate = can(door.who(request), Action.OPERATE, detail.ref)
+    context = {**detail_context(host_ref, detail, can_operate), "tab": tab}
+    return render(request, "domains/detail.html", context)
 
 
 def _op(op: str) -> Op:
     try:
         return Op(op)
     except ValueError:
-        raise Http404(f"There is no operation '{op}'.") from None
+        raise Http404(_("There is no operation '%(op)s'.") % {"op": op}) from None
+
+
+def _action_for(op: Op) -> Action:
+    return Action.DELETE if op == Op.DELETE else Action.OPERATE
 
 
 @require_GET
@@ -137,60 +172,27 @@ def domain_confirm(request: HttpRequest, host: str, name: str, op: str) -> HttpR
     operation = _op(op)
     host_ref, _ref = door.domain(door.who(request), host, name, _action_for(operation))
     summary = virt_domains.get_summary(host_ref, name)
-    return render(
-        request,
-        "domains/confirm.html",
-        {"d": summary, "op": operation, "info": OPS[operation], "next": request.GET.get("next")},
-    )
-
-
-def _action_for(op: Op) -> Action:
-    return Action.DELETE if op == Op.DELETE else Action.OPERATE
+    context = {"d": summary, "op": operation, "next": request.GET.get("next")}
+    return render(request, "domains/confirm.html", context)
 
 
 @require_POST
 def domain_op(request: HttpRequest, host: str, name: str, op: str) -> HttpResponse:
     operation = _op(op)
     host_ref, ref = door.domain(door.who(request), host, name, _action_for(operation))
-    info = OPS[operation]
-    if info.confirm and request.POST.get("confirm") != name:
+    if OPS[operation].confirm and request.POST.get("confirm") != name:
         return redirect("domain-confirm", host, name, operation.value)
-    done = perform(
-        Actor.of_request(request),
-        operation.value,
-        ref,
+    fresh = perform(
+        Actor.of_request(request), operation.value, ref,
         lambda: virt_domains.run_op(host_ref, name, operation),
-    )
-    view = request.POST.get("view", "detail")
-    if is_htmx(request):
-        if operation == Op.DELETE:
-            if view == "row":
-                return HttpResponse("")
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = _list_url()
-            return response
-        summary = virt_domains.with_metadata(host_ref, [virt_domains.get_summary(host_ref, name)])[
-            0
-        ]
-        template = "domains/list.html#row" if view == "row" else "domains/detail.html#header"
-        return render(
-            request,
-            template,
-            {
-                "d": summary,
-                "row_ops": ROW_OPS,
-                "all_ops": list(Op),
-                "can_operate": True,
-                "host": host_ref,
-            },
-        )
-    messages.success(request, f"{info.label}: done for VM '{done.name}'.")
-    if operation == Op.DELETE or view == "row":
-        return redirect("domain-list")
-    return redirect("domain-detail", host, name)
-
-
-def _list_url() -> str:
-    from django.urls import reverse
-
-    return reverse("domain-list")
+    )  # fmt: skip
+    row = request.POST.get("view") == "row"
+    done = op_done(operation, fresh.name)
+    if operation == Op.DELETE:
+        if row and is_htmx(request):
+            return HttpResponse("")  # the row is simply removed
+        return partial_or_redirect(request, None, {}, reverse("domain-list"), message=done)
+    template = "domains/list.html#row" if row else "domains/detail.html#header"
+    to = reverse("domain-list") if row else reverse("domain-detail", args=[host, fresh.name])
+    context = {"d": fresh, "host": host_ref, "can_operate": True}
+    return partial_or_redirect(request, template, context, to, message=done)

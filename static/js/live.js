@@ -12,6 +12,7 @@
   var LOGGED_OUT = 4401;
   var OFFLINE_AFTER = 4; // failed attempts in a row before "offline"
   var TOAST_SECONDS = 8;
+  var TOASTS_SHOWN = 3; // the newest few; older ones wait hidden until these go
 
   var indicator = null; // #live, the element that holds the connection
   var opened = false; // has this page ever been connected?
@@ -28,13 +29,66 @@
     return el === indicator && el !== null;
   }
 
-  function setState(state, text) {
+  var connection = ["connecting", "connecting"]; // the socket's state and its text; hosts down come on top
+
+  function texts() {
+    try {
+      return JSON.parse(indicator.dataset.texts || "{}");
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function setState(state, key) {
     if (!indicator) return;
+    connection = [state, key || state];
+    var t = texts();
+    var text = t[key || state] || state;
+    var hosts = document.getElementById("live-hosts");
+    var down = hosts ? Number(hosts.dataset.count) || 0 : 0;
     indicator.hidden = false;
-    indicator.dataset.state = state;
-    indicator.title = "Live updates: " + text;
+    // Connected to vmdash, but the event stream says some host does not answer.
+    indicator.dataset.state = state === "connected" && down > 0 ? "degraded" : state;
     var label = indicator.querySelector(".live-label");
-    if (label) label.textContent = text;
+    if (label) label.textContent = state === "connected" && down > 0 ? "" : text;
+    indicator.title = (t.prefix || "Live updates:") + " " + text + (down > 0 ? " · " + hosts.textContent : "");
+  }
+
+  function showToasts() {
+    // Repeats of one toast collapse into the first ("… ×12"), which stays longer.
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var byKey = {};
+    Array.prototype.slice.call(box.querySelectorAll("[data-live-toast]")).reverse().forEach(function (toast) {
+      var first = byKey[toast.dataset.key];
+      if (!first) {
+        byKey[toast.dataset.key] = toast;
+        return;
+      }
+      var n = (Number(first.dataset.count) || 1) + (Number(toast.dataset.count) || 1);
+      first.dataset.count = String(n);
+      var count = first.querySelector(".toast-count");
+      if (count) {
+        count.hidden = false;
+        count.textContent = "×" + n;
+      }
+      box.insertBefore(first, box.firstChild); // the newest on top
+      delete first.dataset.fading;
+      toast.remove();
+    });
+    box.querySelectorAll("[data-live-toast]").forEach(function (toast, i) {
+      toast.hidden = i >= TOASTS_SHOWN;
+    });
+    box.querySelectorAll("[data-live-toast]:not([data-fading])").forEach(function (toast) {
+      var stamp = String(Date.now()) + Math.random();
+      toast.dataset.fading = stamp;
+      setTimeout(function () {
+        if (toast.dataset.fading === stamp) {
+          toast.remove();
+          showToasts();
+        }
+      }, TOAST_SECONDS * 1000);
+    });
   }
 
   function regions() {
@@ -66,7 +120,7 @@
 
   document.addEventListener("htmx:wsConnecting", function (event) {
     if (!isLive(event.target)) return;
-    setState(opened ? "reconnecting" : "connecting", opened ? "reconnecting" : "connecting");
+    setState(opened ? "reconnecting" : "connecting");
   });
 
   document.addEventListener("htmx:wsOpen", function (event) {
@@ -77,7 +131,7 @@
       ? { resync: true } // events may have been missed while we were away
       : { rendered_at: Number(indicator.dataset.renderedAt) || 0 };
     opened = true;
-    setState("connected", "connected");
+    setState("connected");
     subscribe(currentSocket, extra);
   });
 
@@ -86,14 +140,14 @@
     var code = event.detail.event.code;
     currentSocket = null;
     if (code === LOGGED_OUT) {
-      setState("offline", "offline: log in again");
+      setState("offline", "logged-out");
       return;
     }
     failures += 1;
     if (failures >= OFFLINE_AFTER || !navigator.onLine) {
-      setState("offline", "offline, retrying");
+      setState("offline");
     } else {
-      setState("reconnecting", "reconnecting");
+      setState("reconnecting");
     }
     if (RETRYABLE.indexOf(code) < 0) {
       // e.g. 1001 when the server restarts: the extension would give up.
@@ -112,21 +166,17 @@
   document.addEventListener("htmx:afterSettle", resubscribe);
   document.addEventListener("htmx:wsAfterMessage", function () {
     resubscribe();
-    document.querySelectorAll("[data-live-toast]:not([data-fading])").forEach(function (toast) {
-      toast.dataset.fading = "1";
-      setTimeout(function () {
-        toast.remove();
-      }, TOAST_SECONDS * 1000);
-    });
+    showToasts();
+    setState(connection[0], connection[1]);
   });
 
   window.addEventListener("offline", function () {
-    setState("offline", "offline");
+    setState("offline");
   });
 
   document.addEventListener("DOMContentLoaded", function () {
     indicator = document.getElementById("live");
-    if (indicator) setState("connecting", "connecting");
+    if (indicator) setState("connecting");
   });
 
 })();

@@ -76,7 +76,7 @@ class TestList:
         response = as_alice.get("/domains/")
         assert response.status_code == 200
         page = response.content.decode()
-        assert "Host gone: Cannot connect to qemu+tcp://127.0.0.1:1/system" in page
+        assert "Host gone is unreachable: Cannot connect to qemu+tcp://127.0.0.1:1/system" in page
         assert 'data-name="web1"' in page
 
     def test_names_titles_and_descriptions_are_escaped(self, as_alice: Client, lab: Host) -> None:
@@ -274,6 +274,6 @@ class TestActions:
 
 @pytest.mark.parametrize("name", ["web1", WEIRD_NAME, "a b", "x?y#z%", "日本語", "semi;colon=1"])
 def test_the_fast_vm_url_is_the_one_reverse_gives(name: str) -> None:
-    from vmdash.templatetags.vmdash import domain_path
+    from domains.templatetags.domains import domain_path
 
     assert domain_path("lab", name) == reverse("domain-detail", args=["lab", name])

@@ -2,13 +2,15 @@
 
 The page (static/js/live.js) subscribes with the regions it shows; the
 consumer joins only the groups those need, for hosts the user may see. For
-every event it asks the policy, re-reads the object through vmdash.virt (one
-read per event and process, shared by all consumers: live/shared.py), renders
-the same partials as the page, for this user, and sends them as htmx
-out-of-band swaps. Nothing about an object the user may not see is sent.
+every event it asks the policy, re-reads through the region's reader (one
+read per event and process, shared by all consumers: live/shared.py),
+renders the region's partial for this user's rights and sends it as an htmx
+out-of-band swap. Nothing about an object the user may not see is sent. The
+regions themselves are declared by the apps (live/regions.py).
 
-Close codes: 4401 = not logged in (or logged out since); the page then stops
-retrying and says so.
+Close codes: 4401 = not logged in (or logged out, deactivated, password
+changed since: vmdash/revoke.py tells at once; a re-check every 30 s is the
+backstop); the page then stops retrying and says so.
 """
 
 from __future__ import annotations
@@ -25,21 +27,28 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.middleware.csrf import get_token
+from django.utils.translation import gettext as _
 
 from vmdash import door, policy, revoke
 from vmdash.live import regions, toasts
 from vmdash.live.messages import LiveMessage
 from vmdash.live.push import push_request
 from vmdash.live.recent import recorder
-from vmdash.live.regions import Renderer, Subscription, delete_row
+from vmdash.live.regions import (
+    Happening,
+    HostRegion,
+    ObjectRegion,
+    PageRegion,
+    Subscription,
+    cache_key,
+)
 from vmdash.live.service import ensure_embedded
 from vmdash.live.shared import shared
 from vmdash.policy import Action
-from vmdash.virt.domains import DomainSummary
 from vmdash.virt.errors import VirtError
-from vmdash.virt.events import MEMBERSHIP, STATE, Change, read_domain
-from vmdash.virt.hosts import HostInfo, PerHost, each_host, host_info
-from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.refs import HostRef
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,12 +58,13 @@ CLOSE_UNAUTHENTICATED = 4401
 # (the page read libvirt before it stamped its time; reads wait up to
 # VMDASH_HOST_TIMEOUT).
 RENDER_SLACK = 1.0
-# Host cards, counts and the table are re-rendered at most this often.
+# Host regions and page regions are re-rendered at most this often.
 DEBOUNCE = 0.05
 # A resync that could not read a host (it just came back) tries again.
 RESYNC_RETRIES = 5
 RESYNC_RETRY_DELAY = 1.0
-# How often the session and the user are checked again (logout elsewhere).
+# How often the session and the user are checked again: the backstop behind
+# the revocation message (a lost channel-layer message, a Redis restart).
 REVALIDATE_EVERY = 30.0
 # One change often comes as several events (a start is RESUMED then STARTED,
 # a force-off SHUTDOWN then STOPPED): toasts wait this long and say the main one.
@@ -74,9 +84,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.joined: set[str] = set()
         self.seen: deque[str] = deque(maxlen=512)
         self.seq: dict[str, tuple[str, int]] = {}
-        self.down: set[str] = set()
+        self.down: dict[str, float] = {}  # host -> since (time.time())
         self.dirty_hosts: dict[str, str] = {}  # host -> id of the latest event
-        self.dirty_table = False
+        self.dirty_pages: dict[str, tuple[PageRegion, str]] = {}
         self.flush_task: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.pending_toasts: dict[str, tuple[int, LiveMessage, str]] = {}
@@ -87,8 +97,10 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user = user
+        # Logout, deactivation, a new password: told at once (vmdash/revoke.py).
+        await self.channel_layer.group_add(revoke.user_group(user.pk), self.channel_name)
         self.who = await database_sync_to_async(door.load_who)(user)
-        self.renderer = Renderer(push_request(self.scope))
+        self.csrf_token = _csrf_token(push_request(self.scope))
         ensure_embedded()
 
     async def disconnect(self, code: int) -> None:
@@ -96,6 +108,10 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             if task is not None:
                 task.cancel()
         await self._join(set())
+        if self.user is not None:
+            await self.channel_layer.group_discard(
+                revoke.user_group(self.user.pk), self.channel_name
+            )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None or not text_data:
@@ -107,24 +123,35 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         if isinstance(content, dict) and content.get("type") == "subscribe":
             await self._subscribe(content)
 
+    async def vmdash_revoked(self, message: dict[str, Any]) -> None:
+        if self.user is not None and revoke.is_revoked_for(message, self._session_key()):
+            await self._shut()
+
     # Subscribing: the groups follow what the page shows.
 
     async def _subscribe(self, content: dict[str, Any]) -> None:
         visible = await database_sync_to_async(regions.visible_hosts)(self.who)
-        sub = Subscription.parse(content.get("regions"), content.get("query"), visible)
+        sub = await _off_loop(Subscription.parse)(
+            content.get("regions"), content.get("query"), visible
+        )
         await self._join(sub.groups())
         self.sub = sub
+        down = recorder().down(sub.hosts())
+        told = [self._hosts_down()] if sub.hosts() and (down or self.down) else []
+        self.down = down
         if content.get("resync"):
             stale = sub.hosts()
         else:
             rendered_at = content.get("rendered_at")
             if isinstance(rendered_at, int | float):
-                since = float(rendered_at) - RENDER_SLACK - regions.host_timeout()
+                since = float(rendered_at) - RENDER_SLACK - _host_timeout()
                 stale = recorder().changed_since(sub.hosts(), since)
             else:
                 stale = set()
         if stale:
-            await self._resync(stale, key=f"resync:{int(time.monotonic() * 2)}")
+            await self._resync(stale, key=f"resync:{int(time.monotonic() * 2)}", told=told)
+        else:
+            await self._send("hosts", told)
 
     async def _join(self, groups: set[str]) -> None:
         for group in self.joined - groups:
@@ -148,16 +175,8 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             await self._resync({host}, key=message["id"])
         if message["kind"] == "host":
             await self._on_host(message)
-        elif message["kind"] == "domain":
-            await self._on_domain(message)
-        elif (
-            self._shows_host(host)
-            and toasts.toastable(message)
-            and policy.can(self.who, Action.VIEW, self.sub.visible[host])
-        ):
-            # Networks and pools have no pages yet, nor refs of their own: the
-            # host's visibility decides, and the page says it in a toast.
-            self._queue_toast(message)
+        else:
+            await self._on_object(message)
 
     def _missed_some(self, message: LiveMessage) -> bool:
         """A gap in a host's sequence: messages were dropped (a full channel)."""
@@ -168,130 +187,88 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.seq[host] = (message["epoch"], message["seq"])
         return last is not None and last[0] == message["epoch"] and message["seq"] > last[1] + 1
 
-    def _shows_host(self, host: str) -> bool:
-        return host in self.sub.hosts()
-
     async def _on_host(self, message: LiveMessage) -> None:
         host = message["host"]
-        if not self._shows_host(host):
+        if host not in self.sub.hosts():
             return
+        label = self.sub.visible[host].label
         if message["change"] == "up":
             await self._resync({host}, key=message["id"])
-            if host in self.down:
-                self.down.discard(host)
-                await self._send(message["id"], [self._host_toast(host, "is back.")])
-        else:
-            self.down.add(host)
-            self._mark_host(host, message["id"])
-            if host in self.sub.table_hosts():
-                self.dirty_table = True  # the table says which host does not answer
-                self._schedule_flush()
-            await self._send(
-                message["id"],
-                [self._host_toast(host, "is unreachable; vmdash reconnects by itself.", "error")],
-            )
+            if self.down.pop(host, None) is not None:
+                back = regions.toast_html(_("Host %(host)s is back.") % {"host": label})
+                await self._send(message["id"], [back, self._hosts_down()])
+            return
+        self.down.setdefault(host, message["at"])
+        self._mark(message, shown=False, gone=False)
+        text = _("Host %(host)s is unreachable; vmdash reconnects by itself.") % {"host": label}
+        await self._send(message["id"], [regions.toast_html(text, "error"), self._hosts_down()])
 
-    def _host_toast(self, host: str, what: str, level: str = "info") -> str:
-        return regions.toast_html(f"Host {self.sub.visible[host].label} {what}", level)
+    def _hosts_down(self) -> str:
+        return regions.hosts_html(self.down, self.sub.visible)
 
-    async def _on_domain(self, message: LiveMessage) -> None:
-        host, uuid, change = message["host"], message["uuid"], message["change"]
+    async def _on_object(self, message: LiveMessage) -> None:
+        host, uuid, name = message["host"], message["uuid"], message["name"]
         href = self.sub.visible[host]
-        row, head = uuid in self.sub.rows, uuid in self.sub.headers
-        in_table = host in self.sub.table_hosts()
-        host_level = host in self.sub.host_level()
-        if not (row or head or host_level):
+        shown = self.sub.objects.get((message["kind"], host, uuid), [])
+        if not (shown or host in self.sub.host_level()):
             return
-        # The policy decides before anything about this VM is read or sent.
-        if not policy.can(self.who, Action.VIEW, DomainRef(host, message["name"], uuid)):
+        # The policy decides before anything about this object is read or sent.
+        if not policy.can(
+            self.who, Action.VIEW, regions.ref_for(message["kind"], href, name, uuid)
+        ):
             return
-        summary: DomainSummary | None = None
-        if row or head or (in_table and change in MEMBERSHIP):
+        parts: list[str] = []
+        gone = False
+        for region in shown:
             try:
-                summary = await self._read(href, uuid, message["id"])
+                obj = await self._read(region, href, uuid, message["id"])
             except VirtError as err:
                 log.info("live: cannot re-read %s on %s: %s", uuid, host, err)
                 return  # the host's status message follows; it resyncs the page
-        parts = await self._domain_parts(
-            href, uuid, message["name"], summary, row, head, message["id"]
-        )
-        if in_table and self._joins_table(message, summary, row):
-            self.dirty_table = True
-            self._schedule_flush()
-        if host_level and change in STATE:
-            self._mark_host(host, message["id"])
-        if parts:
-            await self._send(message["id"], parts)
+            gone = gone or obj is None
+            parts.append(await self._object_part(region, href, uuid, name, obj, message["id"]))
+        self._mark(message, shown=bool(shown), gone=gone)
+        await self._send(message["id"], parts)
         if toasts.toastable(message):
-            self._queue_toast(message, summary.name if summary else "")
+            self._queue_toast(message, "" if gone or not shown else _name(obj))
 
-    async def _domain_parts(
-        self,
-        host: HostRef,
-        uuid: str,
-        name: str,
-        summary: DomainSummary | None,
-        row: bool,
-        head: bool,
-        key: str,
-    ) -> list[str]:
-        """The VM's row and header as this user may see them, or their removal."""
-        parts = []
-        if summary is not None and not policy.can(self.who, Action.VIEW, summary.ref):
-            summary = None  # renamed into something this user may not see: gone for them
-        operate = summary is not None and policy.can(self.who, Action.OPERATE, summary.ref)
-        if row:
-            if summary is not None:
-                d = summary
-                parts.append(
-                    await self._shared(
-                        ("row", host.slug, uuid, key, operate),
-                        lambda: regions.row_html(d, operate),
-                    )
-                )
-            elif not self.sub.table:
-                parts.append(delete_row(uuid))
-        if head:
-            if summary is not None:
-                d = summary
-                parts.append(
-                    await self._shared(
-                        ("header", host.slug, uuid, key, operate),
-                        lambda: regions.header_html(host, d, operate),
-                    )
-                )
-            else:
-                parts.append(
-                    await self._shared(
-                        ("gone", host.slug, uuid, key), lambda: regions.gone_html(host, uuid, name)
-                    )
-                )
-        return parts
+    async def _object_part(
+        self, region: ObjectRegion, host: HostRef, uuid: str, name: str, obj: Any, key: str
+    ) -> str:
+        """The region as this user may see it, or its removal."""
+        if obj is not None and not policy.can(self.who, region.action, obj.ref):
+            obj = None  # renamed into something this user may not see: gone for them
+        if obj is None:
+            return await self._shared(
+                (region.name, "gone", host.slug, uuid, key),
+                lambda: regions.render_gone(region, host, uuid, name),
+            )
+        may_act = region.act is not None and policy.can(self.who, region.act, obj.ref)
+        return await self._shared(
+            (region.name, host.slug, uuid, key, may_act),
+            lambda: regions.render_object(region, host, obj, may_act),
+        )
 
     async def _shared(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
         """Rendered once per process for everyone with the same rights; then made
         this connection's own (its CSRF token)."""
         html = await shared().get(key, lambda: _off_loop(render)())
-        return self.renderer.personal(html)
+        return self._personal(html)
 
-    def _joins_table(self, message: LiveMessage, summary: DomainSummary | None, row: bool) -> bool:
-        """Does the table need a full re-render (a VM came, went, or left the filter)?"""
-        change = message["change"]
-        if row:
-            return summary is None  # gone: the count and the pages shift
-        if self.sub.state_filter and change in STATE:
-            return True
-        if change == Change.DEFINED:
-            return message["detail"] != "updated"
-        if change == Change.STARTED:  # a new transient VM
-            return summary is not None and not summary.persistent
-        return change == Change.UNDEFINED
+    def _personal(self, html: str) -> str:
+        return html.replace(regions.CSRF_PLACEHOLDER, self.csrf_token)
 
-    # Host cards, counts and the table: coalesced, then re-rendered.
+    # Host and page regions: coalesced, then re-rendered.
 
-    def _mark_host(self, host: str, event_id: str) -> None:
-        if host in self.sub.cards or host in self.sub.facts or self.sub.totals:
-            self.dirty_hosts[host] = event_id
+    def _mark(self, message: LiveMessage, *, shown: bool, gone: bool) -> None:
+        host, change = message["host"], message["change"]
+        if any(change in r.changes for r in self.sub.host_regions.get(host, [])):
+            self.dirty_hosts[host] = message["id"]
+        happening = Happening(message, self.sub.query, shown, gone)
+        for page in self.sub.pages:
+            if host in self.sub.page_hosts(page) and page.wants(happening):
+                self.dirty_pages[page.name] = (page, message["id"])
+        if self.dirty_hosts or self.dirty_pages:
             self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -300,50 +277,64 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
     async def _flush(self) -> None:
         await asyncio.sleep(DEBOUNCE)
-        dirty, self.dirty_hosts = self.dirty_hosts, {}
-        table, self.dirty_table = self.dirty_table, False
-        parts: list[str] = []
-        if table:
-            parts.append(await database_sync_to_async(self.renderer.table)(self.sub.query))
-        parts += await self._host_regions(dirty)
-        if parts:
-            await self._send("flush", parts)
+        hosts, self.dirty_hosts = self.dirty_hosts, {}
+        pages, self.dirty_pages = self.dirty_pages, {}
+        parts = await self._host_parts(hosts)
+        for page, key in pages.values():
+            parts.append(await self._page_part(page, key))
+        await self._send("flush", parts)
 
-    async def _host_regions(self, dirty: dict[str, str]) -> list[str]:
+    async def _host_parts(self, dirty: dict[str, str]) -> list[str]:
         parts: list[str] = []
         for host, key in dirty.items():
             href = self.sub.visible[host]
-            if (host in self.sub.cards or host in self.sub.facts) and policy.can(
-                self.user, Action.VIEW, href
-            ):
-                result: PerHost[HostInfo] = await self._host_info(href, key)
-                if host in self.sub.cards:
-                    card = functools.partial(regions.host_card_html, result)
-                    parts.append(await self._shared(("card", host, key), card))
-                if host in self.sub.facts:
-                    facts = functools.partial(regions.host_facts_html, result)
-                    parts.append(await self._shared(("facts", host, key), facts))
-        if self.sub.totals and dirty:
-            key = "|".join(sorted(dirty.values()))
-            counts = await self._totals(key)
-            shown = tuple(sorted(self.sub.visible))  # only hosts this user may see
-            parts.append(
-                await self._shared(("totals", shown, key), lambda: regions.totals_html(counts))
-            )
-        return [p for p in parts if p]
+            for region in self.sub.host_regions.get(host, []):
+                if not policy.can(self.who, region.action, href):
+                    continue
+                value = await self._read_host(region, href, key)
+                render = functools.partial(regions.render_host, region, href, value)
+                parts.append(await self._shared((region.name, host, key), render))
+        return parts
+
+    async def _page_part(self, page: PageRegion, key: str) -> str:
+        # Only hosts this user may see (Subscription.visible came from the policy).
+        hosts = [self.sub.visible[h] for h in sorted(self.sub.page_hosts(page))]
+        query = self.sub.query
+        if page.personal:
+            html = await database_sync_to_async(regions.render_page)(page, self.who, query, hosts)
+            return self._personal(html)
+        shown = tuple(h.slug for h in hosts)
+        return await self._shared(
+            (page.name, shown, key), lambda: regions.render_page(page, self.who, query, hosts)
+        )
 
     # Resync: re-render everything the page shows on some hosts.
 
-    async def _resync(self, hosts: set[str], key: str, attempt: int = 0) -> None:
+    async def _resync(
+        self, hosts: set[str], key: str, attempt: int = 0, told: list[str] | None = None
+    ) -> None:
         sub = self.sub
-        parts: list[str] = []
+        parts: list[str] = list(told or [])
         unanswered: set[str] = set()
-        if sub.table and sub.table_hosts() & hosts:
-            parts.append(await database_sync_to_async(self.renderer.table)(sub.query))
-        elif sub.rows:
-            parts += await self._reread_all(sub.rows, hosts, key, unanswered, row=True)
-        parts += await self._reread_all(sub.headers, hosts, key, unanswered, row=False)
-        parts += await self._host_regions({h: key for h in hosts if h in sub.visible})
+        for (_kind, host, uuid), shown in list(sub.objects.items()):
+            if host not in hosts:
+                continue
+            href = sub.visible[host]
+            for region in shown:
+                if not policy.can(self.who, region.action, regions.ref_for(_kind, href, "", uuid)):
+                    continue
+                try:
+                    obj = await self._read(region, href, uuid, key)
+                except VirtError:
+                    unanswered.add(host)
+                    break
+                parts.append(await self._object_part(region, href, uuid, "", obj, key))
+        parts += await self._host_parts(
+            {h: key for h in hosts if h in sub.host_regions and h in sub.visible}
+        )
+        for page in sub.pages:
+            if sub.page_hosts(page) & hosts:
+                parts.append(await self._page_part(page, key))
         await self._send(f"resync {' '.join(sorted(hosts))}", parts)
         if unanswered and attempt < RESYNC_RETRIES:
             # A host that just came back may not answer every connection yet.
@@ -353,46 +344,17 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         await asyncio.sleep(RESYNC_RETRY_DELAY * attempt)
         await self._resync(hosts & self.sub.hosts(), f"{key}/retry{attempt}", attempt)
 
-    async def _reread_all(
-        self, shown: dict[str, str], hosts: set[str], key: str, unanswered: set[str], *, row: bool
-    ) -> list[str]:
-        parts: list[str] = []
-        for uuid, host in shown.items():
-            if host not in hosts or not policy.can(
-                self.user, Action.VIEW, DomainRef(host, "", uuid)
-            ):
-                continue
-            href = self.sub.visible[host]
-            try:
-                summary = await self._read(href, uuid, key)
-            except VirtError:
-                unanswered.add(host)
-                continue
-            parts += await self._domain_parts(href, uuid, "", summary, row, not row, key)
-        return parts
-
     # Reads shared by every consumer of this process.
 
-    async def _read(self, host: HostRef, uuid: str, key: str) -> DomainSummary | None:
+    async def _read(self, region: ObjectRegion, host: HostRef, uuid: str, key: str) -> Any:
+        read = region.read
         return await shared().get(
-            ("domain", host.slug, uuid, key), lambda: _off_loop(read_domain)(host, uuid)
+            cache_key(read, host.slug, uuid, key), lambda: _off_loop(read)(host, uuid)
         )
 
-    async def _host_info(self, host: HostRef, key: str) -> Any:
-        return await shared().get(
-            ("host", host.slug, key),
-            lambda: _off_loop(each_host)([host], host_info, regions.host_timeout()),
-        )
-
-    async def _totals(self, key: str) -> Any:
-        from vmdash.virt.domains import state_counts
-
-        hosts = sorted(self.sub.visible.values(), key=lambda h: h.slug)
-        results = await shared().get(
-            ("totals", tuple(h.slug for h in hosts), key),
-            lambda: _off_loop(each_host)(hosts, state_counts, regions.host_timeout()),
-        )
-        return results
+    async def _read_host(self, region: HostRegion, host: HostRef, key: str) -> Any:
+        read = region.read
+        return await shared().get(cache_key(read, host.slug, key), lambda: _off_loop(read)(host))
 
     # Toasts: changes made by someone else.
 
@@ -426,24 +388,39 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
     async def _send(self, label: str, parts: Iterable[str]) -> None:
         parts = [p for p in parts if p]
-        if parts:
+        if parts and self.user is not None:
             await self.send(text_data=f"<!-- vmdash-live {label} -->\n" + "\n".join(parts))
+
+    def _session_key(self) -> str | None:
+        session: Any = self.scope.get("session")
+        return session.session_key if session is not None else None
 
     async def _still_valid(self) -> bool:
         self.checked_at = time.monotonic()
-        if await database_sync_to_async(_session_holds)(self.scope, self.user):
+        if await database_sync_to_async(revoke.session_holds)(self.user.pk, self._session_key()):
             self.who = await database_sync_to_async(door.load_who_id)(self.user.pk)
             return True
-        self.user = None
-        await self._join(set())
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+        await self._shut()
         return False
 
+    async def _shut(self) -> None:
+        user, self.user = self.user, None
+        await self._join(set())
+        await self.channel_layer.group_discard(revoke.user_group(user.pk), self.channel_name)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
-def _session_holds(scope: dict[str, Any], user: Any) -> bool:
-    """Still logged in (session not flushed, same password) and still an active account?"""
-    session: Any = scope.get("session")
-    return revoke.session_holds(user.pk, session.session_key if session is not None else None)
+
+def _name(obj: Any) -> str:
+    return str(getattr(obj, "name", "") or getattr(getattr(obj, "summary", None), "name", ""))
+
+
+def _csrf_token(request: Any) -> str:
+    """This connection's CSRF token, for the forms in pushed partials."""
+    return get_token(request) if "CSRF_COOKIE" in request.META else ""
+
+
+def _host_timeout() -> float:
+    return float(settings.VMDASH_HOST_TIMEOUT)
 
 
 __all__ = ["CLOSE_UNAUTHENTICATED", "EventsConsumer"]

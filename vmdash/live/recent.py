@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -31,6 +32,7 @@ class Recorder:
     def __init__(self) -> None:
         self.listening_since: float | None = None
         self.last_at: dict[str, float] = {}
+        self.down_at: dict[str, float] = {}  # hosts the events service says are down, since
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -78,13 +80,29 @@ class Recorder:
             # cancellation that arrives with a message, and never stop.
             while True:
                 message = await layer.receive(channel)
-                host = message.get("host")
-                if isinstance(host, str):
-                    self.last_at[host] = time.time()
+                self.heard(message)
         finally:
             rejoin.cancel()
             with contextlib.suppress(Exception):
                 await layer.group_discard(ALL, channel)
+
+    def heard(self, message: dict[str, Any]) -> None:
+        host = message.get("host")
+        if not isinstance(host, str):
+            return
+        self.last_at[host] = time.time()
+        if message.get("kind") == "host" and message.get("change") == "down":
+            self.down_at.setdefault(host, float(message.get("at") or time.time()))
+        elif message.get("kind") == "host":
+            self.down_at.pop(host, None)
+
+    def down(self, hosts: set[str]) -> dict[str, float]:
+        """The hosts among `hosts` that are down as far as this process heard, and since when."""
+        return {h: at for h, at in self.down_at.items() if h in hosts}
+
+    def down_since(self, host: str) -> datetime | None:
+        at = self.down_at.get(host)
+        return datetime.fromtimestamp(at, tz=UTC) if at is not None else None
 
     @staticmethod
     async def _rejoin(layer: Any, channel: str) -> None:
