@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "domains",
     "networks",
     "storage",
+    "people",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +201,8 @@ VMDASH_SSH_KEY_DIR = envstr("VMDASH_SSH_KEY_DIR", str(DATA_DIR / "ssh"))
 VMDASH_TEST_DRIVER_DIR = envstr("VMDASH_TEST_DRIVER_DIR", str(BASE_DIR / "tests" / "data"))
 # VMs per page on the VM list.
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
+# Audit entries older than this many days go at `manage.py vmdash_audit_prune`; 0 keeps them all.
+VMDASH_AUDIT_DAYS = envint("VMDASH_AUDIT_DAYS", 0)
 
 # Consoles (docs/consoles.md). The VNC proxy (websockify + our ticket plugin)
 # listens here; `manage.py vmdash_run` starts it unless VMDASH_CONSOLE_PROXY=0.

@@ -13,6 +13,6 @@ urlpatterns = [
     path("hosts/<slug:host>/storage/", include("storage.urls")),
     path("hosts/<slug:host>/networks/", include("networks.urls")),
     path("domains/", domain_views.domain_list, name="domain-list"),
-    path("audit/", views.audit_list, name="audit"),
+    path("", include("people.urls")),  # users/ groups/ me/ audit/
     path("access/", include("vmdash.access.urls")),
 ]
