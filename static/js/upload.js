@@ -29,13 +29,20 @@ function upload(file, volume, isNew) {
   const fail = (text) => { $("upload-error").textContent = text; $("upload-error").hidden = false; };
   const done = () => { $("upload-cancel").hidden = true; $("upload-start").disabled = false; };
 
+  // One pump at a time: chunks must leave in file order, each read once.
+  let pumping = false;
   async function pump() {
-    while (inFlight < window_ && offset < file.size) {
-      const end = Math.min(offset + chunk, file.size);
-      const data = await file.slice(offset, end).arrayBuffer();
-      offset = end;
-      inFlight++;
-      ws.send(data);
+    if (pumping) return;
+    pumping = true;
+    try {
+      while (inFlight < window_ && offset < file.size && !finished) {
+        const start = offset, end = Math.min(offset + chunk, file.size);
+        offset = end;
+        inFlight++;
+        ws.send(await file.slice(start, end).arrayBuffer());
+      }
+    } finally {
+      pumping = false;
     }
   }
 

@@ -85,3 +85,7 @@ def make_pool(
 @pytest.fixture
 def client(as_alice: Client) -> Client:
     return as_alice
+
+
+# The browser test uses the one server and the one Chromium of tests/browser.
+from tests.browser.conftest import browser, page, server  # noqa: E402, F401
