@@ -255,12 +255,9 @@ class NetworkCreateForm(_IpFields):
 
     def _clean_routed(self, data: dict[str, Any], mode: str) -> None:
         bridge = str(data.get("bridge", "")).strip()
-        if bridge and not IFNAME.match(bridge):
-            self.add_error(
-                "bridge", _("An interface name has 1 to 15 letters, digits, “-”, “_”, “.”.")
-            )
-        elif bridge and bridge in (*self.facts.bridges, *self.facts.devices):
-            self.add_error("bridge", _("The host already has an interface with this name."))
+        problem = self._new_bridge_problem(bridge) if bridge else ""
+        if problem:
+            self.add_error("bridge", problem)
         ipv4, ipv6 = self.ip_spec(4), self.ip_spec(6)
         if self.errors:
             return
@@ -272,6 +269,17 @@ class NetworkCreateForm(_IpFields):
             domain=data.get("domain", ""), start=bool(data.get("start")),
             autostart=bool(data.get("autostart")),
         )  # fmt: skip
+
+    def _new_bridge_problem(self, bridge: str) -> str:
+        """Why libvirt could not make a bridge of this name ("" if it can)."""
+        owners = {b: n for n, b in self.facts.network_bridges}
+        if not IFNAME.match(bridge):
+            return _("An interface name has 1 to 15 letters, digits, “-”, “_”, “.”.")
+        if bridge in owners:
+            return _("This is the bridge of network “%(name)s”.") % {"name": owners[bridge]}
+        if bridge in (*self.facts.bridges, *self.facts.devices, "lo"):
+            return _("The host already has an interface with this name.")
+        return ""
 
     def _clean_joined(self, data: dict[str, Any], mode: str) -> None:
         field = "device" if mode == "macvtap" else "bridge"

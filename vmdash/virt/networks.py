@@ -560,6 +560,7 @@ class HostNetworking:
     devices: tuple[str, ...] = ()
     bridges_known: bool = False
     names: frozenset[str] = frozenset()
+    network_bridges: tuple[tuple[str, str], ...] = ()  # (network name, its bridge)
 
 
 def is_local(uri: str) -> bool:
@@ -623,11 +624,13 @@ def host_networking(host: HostRef) -> HostNetworking:
     local = is_local(host.uri)
 
     def read(conn: libvirt.virConnect) -> HostNetworking:
-        subnets, names = [], set()
+        subnets, names, own_bridges = [], set(), []
         for net in conn.listAllNetworks(0):
             names.add(net.name())
-            for sub in _subnets(NetworkXML.parse(net.XMLDesc(0))):
-                subnets.append((net.name(), sub.interface.network))
+            doc = NetworkXML.parse(net.XMLDesc(0))
+            subnets += [(net.name(), sub.interface.network) for sub in _subnets(doc)]
+            if doc.bridge and not doc.virtualport and doc.forward_mode not in ("bridge",):
+                own_bridges.append((net.name(), doc.bridge))
         try:
             bridges, devices, addresses = _interfaces(conn)
             known = True
@@ -655,6 +658,7 @@ def host_networking(host: HostRef) -> HostNetworking:
             devices=tuple(devices),
             bridges_known=known,
             names=frozenset(names),
+            network_bridges=tuple(own_bridges),
         )
 
     return pool().call(host.uri, read, f"Cannot read the networking of host '{host.label}'")
