@@ -37,8 +37,10 @@ GROUP_TYPES: dict[str, tuple[type[LDAPGroupType], str]] = {
     "posixgroup": (PosixGroupType, "(objectClass=posixGroup)"),
     "activedirectory": (NestedActiveDirectoryGroupType, "(objectClass=group)"),
 }
-# Errors that mean "the directory did not answer", not "wrong password".
-_UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR)
+# Errors that mean "the directory did not answer", not "wrong password";
+# CONNECT_ERROR is what libldap raises when the TLS handshake fails.
+_DOWN = (ldap.SERVER_DOWN, ldap.TIMEOUT)
+_NO_TLS = (ldap.CONNECT_ERROR,)
 _SAID_SO = "_vmdash_ldap_down_said"
 
 
@@ -180,17 +182,21 @@ def _directory_down(
     sender: Any, context: str, request: HttpRequest | None, exception: Exception, **kw: Any
 ) -> None:
     """Say on the login page that the directory did not answer (not "wrong password")."""
-    if request is None or not isinstance(exception, _UNREACHABLE):
+    if request is None or getattr(request, _SAID_SO, False):
         return
-    if getattr(request, _SAID_SO, False):
+    if isinstance(exception, _DOWN):
+        why = _("The directory server (LDAP) does not answer")
+    elif isinstance(exception, _NO_TLS):
+        why = _("The directory server (LDAP) could not be reached securely (TLS failed)")
+    else:
         return
     setattr(request, _SAID_SO, True)
     messages.error(
         request,
         _(
-            "The directory server (LDAP) does not answer, so directory accounts cannot "
-            "log in right now; local accounts still can. Try again in a moment, or tell "
-            "your administrator."
-        ),
+            "%(why)s, so directory accounts cannot log in right now; local accounts "
+            "still can. Try again in a moment, or tell your administrator."
+        )
+        % {"why": why},
         fail_silently=True,
     )

@@ -54,7 +54,7 @@ include {schemas}/core.schema
 include {schemas}/cosine.schema
 include {schemas}/inetorgperson.schema
 include {schemas}/nis.schema
-pidfile {run}/slapd.pid
+{tls}pidfile {run}/slapd.pid
 argsfile {run}/slapd.args
 modulepath {modules}
 moduleload back_mdb
@@ -157,7 +157,49 @@ class Slapd:
                 self.proc.wait()
 
 
-def start_slapd(root: Path) -> Slapd:
+def make_ca_and_server_cert(root: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 it signed: (ca.pem, cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    paths = root / "ca.pem", root / "cert.pem", root / "key.pem"
+    pem = serialization.Encoding.PEM
+    paths[0].write_bytes(
+        cert("vmdash test CA", ca_key, "vmdash test CA", ca_key, True).public_bytes(pem)
+    )
+    paths[1].write_bytes(cert("127.0.0.1", key, "vmdash test CA", ca_key, False).public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def start_slapd(root: Path, *, tls: bool = False) -> Slapd:
+    """slapd on a free port; with tls, StartTLS offered with a certificate of root/ca.pem."""
     for tool in (SLAPD, SLAPADD):
         if not tool.exists():
             pytest.fail(
@@ -168,6 +210,12 @@ def start_slapd(root: Path) -> Slapd:
     db, run = root / "db", root / "run"
     db.mkdir()
     run.mkdir()
+    tls_conf = ""
+    if tls:
+        ca, cert, key = make_ca_and_server_cert(root)
+        tls_conf = (
+            f"TLSCACertificateFile {ca}\nTLSCertificateFile {cert}\nTLSCertificateKeyFile {key}\n"
+        )
     conf = root / "slapd.conf"
     conf.write_text(
         SLAPD_CONF.format(
@@ -178,6 +226,7 @@ def start_slapd(root: Path) -> Slapd:
             root_dn=ROOT_DN,
             root_pw=ROOT_PW,
             db=db,
+            tls=tls_conf,
         )
     )
     ldif = root / "directory.ldif"
@@ -215,8 +264,10 @@ def _wait_answers(srv: Slapd, timeout: float = 15) -> None:
 
 
 @pytest.fixture
-def slapd(tmp_path: Path) -> Iterator[Slapd]:
-    srv = start_slapd(tmp_path)
+def slapd(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Slapd]:
+    """This test's slapd; `@pytest.mark.parametrize("slapd", ["tls"], indirect=True)`
+    makes it offer StartTLS with a certificate of tmp_path/ca.pem."""
+    srv = start_slapd(tmp_path, tls=getattr(request, "param", "") == "tls")
     try:
         yield srv
     finally:

@@ -8,6 +8,7 @@ Django test client on libvirt's test driver (`lab`: web1 running, db shut off).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import ldap
 import pytest
@@ -15,7 +16,15 @@ from django.contrib.auth.models import Group, User
 from django.http import HttpResponse
 from django.test import Client
 
-from tests.ldap.conftest import GROUPS, PASSWORDS, PEOPLE, POSIX_GROUPS, Configure, Slapd
+from tests.ldap.conftest import (
+    GROUPS,
+    PASSWORDS,
+    PEOPLE,
+    POSIX_GROUPS,
+    Configure,
+    Slapd,
+    make_ca_and_server_cert,
+)
 from vmdash.access.models import Grant, Role
 from vmdash.models import AuditEntry, Host
 
@@ -212,3 +221,25 @@ def test_a_required_group_keeps_everyone_else_out(configure: Configure) -> None:
     configure(VMDASH_LDAP_REQUIRE_GROUP=f"cn=vmdash-admins,{GROUPS}")
     assert log_in(Client(), ALICE, PASSWORDS[ALICE]).status_code == 200
     logged_in(BOB)
+
+
+@pytest.mark.parametrize("slapd", ["tls"], indirect=True)
+def test_start_tls_checks_the_directory_certificate_against_the_ca_file(
+    slapd: Slapd, configure: Configure, tmp_path: Path
+) -> None:
+    configure(VMDASH_LDAP_START_TLS="1", VMDASH_LDAP_CA_FILE=str(tmp_path / "ca.pem"))
+    logged_in(ALICE)
+
+
+@pytest.mark.parametrize("slapd", ["tls"], indirect=True)
+def test_start_tls_refuses_a_directory_certificate_of_another_ca(
+    slapd: Slapd, configure: Configure, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    other_ca, _cert, _key = make_ca_and_server_cert(other)
+    configure(VMDASH_LDAP_START_TLS="1", VMDASH_LDAP_CA_FILE=str(other_ca))
+    answer = log_in(Client(), ALICE, PASSWORDS[ALICE])
+    assert answer.status_code == 200
+    assert "could not be reached securely (TLS failed)" in answer.content.decode()
+    assert not User.objects.filter(username=ALICE).exists()
