@@ -1,0 +1,238 @@
+"""Networks made and changed through the pages on the real libvirtd (qemu:///system).
+
+vmdash acts through its pages; what happened is checked with the bare libvirt
+API on a connection of the test's own (and dnsmasq's hosts file for the live
+half of a static host). Every network here is vmdash-t-net-* on 10.251.x.0/24:
+only this host's own bridge carries it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import libvirt
+import pytest
+from django.test import Client
+from lxml import etree
+
+from tests.conftest import audit_entries
+from tests.guest import guest_domain_xml, kvm_usable
+from tests.networks.conftest import NET_PREFIX
+from tests.realhost import remove_domain
+from vmdash.models import Host
+from vmdash.virt import networks as virt
+from vmdash.virt.errors import VirtError
+
+pytestmark = [pytest.mark.django_db, pytest.mark.libvirtd]
+BASE = "/hosts/local/networks/"
+Conn = Callable[[], libvirt.virConnect]
+DNSMASQ = Path("/var/lib/libvirt/dnsmasq")
+
+
+def names(conn: libvirt.virConnect) -> set[str]:
+    return {n.name() for n in conn.listAllNetworks(0)}
+
+
+def define_nat(conn: libvirt.virConnect, name: str, third: int) -> libvirt.virNetwork:
+    """A NAT network on 10.251.<third>.0/24, started, defined by the test itself."""
+    root = etree.Element("network")
+    etree.SubElement(root, "name").text = name
+    etree.SubElement(root, "forward", mode="nat")
+    ip = etree.SubElement(root, "ip", address=f"10.251.{third}.1", prefix="24")
+    etree.SubElement(etree.SubElement(ip, "dhcp"), "range", start=f"10.251.{third}.100",
+                     end=f"10.251.{third}.150")  # fmt: skip
+    net = conn.networkDefineXML(etree.tostring(root, encoding="unicode"))
+    net.create()
+    return net
+
+
+@pytest.fixture
+def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[[str, str], str]]:
+    """Start a real test guest with one NIC (MAC given) on a network; removed after."""
+    made: list[str] = []
+
+    def start(network: str, mac: str) -> str:
+        name = f"vmdash-t-netvm-{uuid.uuid4().hex[:6]}"
+        dom = etree.fromstring(
+            guest_domain_xml(
+                name,
+                kernel=guest_files / "vmlinuz",
+                initrd=guest_files / "initrd.img",
+                domain_type="kvm" if kvm_usable() else "qemu",
+                vnc=False,
+            )
+        )
+        nic = etree.SubElement(dom.find("devices"), "interface", type="network")
+        etree.SubElement(nic, "mac", address=mac)
+        etree.SubElement(nic, "source", network=network)
+        etree.SubElement(nic, "model", type="virtio")
+        # No boot ROM: the guest boots its kernel directly, and on this machine
+        # QEMU cannot find efi-virtio.rom (/usr/share/qemu has no links to ipxe-qemu).
+        etree.SubElement(nic, "rom", enabled="no")
+        real_networks().defineXML(etree.tostring(dom, encoding="unicode")).create()
+        made.append(name)
+        return name
+
+    yield start
+    conn = real_networks()
+    for name in made:
+        try:
+            remove_domain(conn.lookupByName(name))
+        except libvirt.libvirtError:
+            pass
+
+
+def test_it_creates_a_nat_network_with_dhcp_and_a_static_host_through_the_pages(
+    as_alice: Client, local: Host, real_networks: Conn
+) -> None:
+    name = f"{NET_PREFIX}nat"
+    r = as_alice.post(
+        BASE + "new/",
+        {"name": name, "mode": "nat", "ipv4_address": "10.251.21.1/24",
+         "ipv4_dhcp_start": "10.251.21.100", "ipv4_dhcp_end": "10.251.21.150",
+         "domain": "t21.internal", "start": "on", "autostart": "on"},
+    )  # fmt: skip
+    assert r.status_code == 302, r.content.decode()
+    net = real_networks().networkLookupByName(name)
+    assert net.isActive() and net.isPersistent() and net.autostart()
+    live = etree.fromstring(net.XMLDesc(0))
+    assert live.find("forward").get("mode") == "nat"
+    assert live.find("ip/dhcp/range").attrib == {"start": "10.251.21.100", "end": "10.251.21.150"}
+    assert live.find("domain").get("name") == "t21.internal"
+
+    r = as_alice.post(
+        f"{BASE}{name}/hosts/add/", {"mac": "52:54:00:25:10:01", "ip": "10.251.21.10", "name": "g1"}
+    )
+    assert r.status_code == 302
+    for flags in (0, libvirt.VIR_NETWORK_XML_INACTIVE):  # live and in the config
+        host = etree.fromstring(net.XMLDesc(flags)).find("ip/dhcp/host")
+        assert host is not None and host.attrib == {
+            "mac": "52:54:00:25:10:01", "name": "g1", "ip": "10.251.21.10"
+        }  # fmt: skip
+    assert "52:54:00:25:10:01" in (DNSMASQ / f"{name}.hostsfile").read_text()  # dnsmasq has it
+
+    page = as_alice.get(f"{BASE}{name}/").content.decode()
+    assert "10.251.21.10" in page and "g1" in page
+    r = as_alice.post(
+        f"{BASE}{name}/hosts/remove/", {"mac": "52:54:00:25:10:01", "ip": "10.251.21.10"}
+    )
+    assert r.status_code == 302
+    assert (
+        etree.fromstring(net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)).find("ip/dhcp/host") is None
+    )
+
+    assert as_alice.post(f"{BASE}{name}/delete/", {"confirm": name}).status_code == 302
+    assert name not in names(real_networks())
+    actions = list(audit_entries().order_by("id").values_list("action", "outcome"))
+    assert actions == [
+        ("network-create", "ok"),
+        ("network-host-add", "ok"),
+        ("network-host-remove", "ok"),
+        ("network-delete", "ok"),
+    ]
+
+
+def test_a_failed_start_undefines_what_it_defined_and_says_why(
+    local: Host, real_networks: Conn
+) -> None:
+    define_nat(real_networks(), f"{NET_PREFIX}first", 22)
+    clash = virt.NetworkSpec(  # the same subnet: libvirt defines it, then cannot start it
+        f"{NET_PREFIX}second", "nat", ipv4=virt.IpSpec(ipaddress.ip_interface("10.251.22.1/24"))
+    )
+    with pytest.raises(VirtError) as err:
+        virt.create(local.ref, clash)
+    assert "it was removed again" in str(err.value) and "in use" in str(err.value)
+    assert f"{NET_PREFIX}second" not in names(real_networks())
+
+
+@pytest.mark.parametrize("tail", ["with space", 'it\'s "quoted"', "ünï-сеть"])
+def test_it_makes_names_libvirt_takes_and_serves_their_pages(
+    as_alice: Client, local: Host, real_networks: Conn, tail: str
+) -> None:
+    name = NET_PREFIX + tail
+    r = as_alice.post(BASE + "new/", {"name": name, "mode": "isolated", "start": "on"})
+    assert r.status_code == 302, r.content.decode()
+    assert real_networks().networkLookupByName(name).isActive()
+    assert as_alice.get(BASE + quote(name) + "/").status_code == 200
+    assert as_alice.post(BASE + quote(name) + "/delete/", {"confirm": name}).status_code == 302
+    assert name not in names(real_networks())
+
+
+def host_address() -> ipaddress.IPv4Interface:
+    """A global IPv4 address of one of this machine's interfaces."""
+    links = json.loads(subprocess.run(["ip", "-j", "addr"], capture_output=True, check=True).stdout)
+    for link in links:
+        for a in link.get("addr_info", []):
+            iface = ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+            if iface.version == 4 and iface.ip.is_private and not iface.ip.is_loopback:
+                return iface  # type: ignore[return-value]
+    pytest.fail("this machine has no private IPv4 address to collide with", pytrace=False)
+
+
+def default_subnet(conn: libvirt.virConnect) -> str:
+    """The subnet of a network that already exists (libvirt's own "default" here)."""
+    for net in conn.listAllNetworks(0):
+        ip = etree.fromstring(net.XMLDesc(0)).find("ip")
+        if ip is not None and not net.name().startswith(NET_PREFIX):
+            mask = ip.get("prefix") or ip.get("netmask")
+            return str(ipaddress.ip_interface(f"{ip.get('address')}/{mask}").network)
+    pytest.fail("no network with an address on this host to overlap", pytrace=False)
+
+
+@pytest.mark.parametrize(
+    ("make", "field", "says"),
+    [
+        (lambda c: {"name": NET_PREFIX + "a/b"}, "name", "“/”"),
+        (lambda c: {"name": ".."}, "name", "dots"),
+        (lambda c: {"name": NET_PREFIX + "x" * 290}, "name", "at most"),
+        (lambda c: {"ipv4_address": "10.251.23.1/33"}, "ipv4_address", "not an address"),
+        (lambda c: {"ipv4_address": "10.251.23.1/24 ; rm"}, "ipv4_address", "not an address"),
+        (lambda c: {"ipv4_address": default_subnet(c).replace(".0/", ".77/", 1)},
+         "ipv4_address", "overlaps the subnet"),
+        (lambda c: {"ipv4_address": str(host_address())}, "ipv4_address", "of the host"),
+        (lambda c: {"ipv4_dhcp_start": "10.251.24.100", "ipv4_dhcp_end": "10.251.25.9"},
+         "ipv4_dhcp_start", "not a host address"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_refused_next_to_its_field_and_nothing_is_made(
+    as_alice: Client,
+    local: Host,
+    real_networks: Conn,
+    make: Callable[[libvirt.virConnect], dict[str, str]],
+    field: str,
+    says: str,
+) -> None:
+    conn = real_networks()
+    before = names(conn)
+    data = {"name": f"{NET_PREFIX}bad", "mode": "nat", "ipv4_address": "10.251.24.1/24",
+            "start": "on", **make(conn)}  # fmt: skip
+    r = as_alice.post(BASE + "new/", data)
+    page = r.content.decode()
+    assert r.status_code == 400
+    start = page.find(f'data-field="{field}"')
+    assert start >= 0 and 'class="field-error"' in page[start : start + 2000] and says in page
+    assert names(real_networks()) == before
+    entry = audit_entries().get()
+    assert (entry.action, entry.outcome) == ("network-create", "error") and field in entry.message
+
+
+def test_deleting_a_network_a_running_vm_uses_is_refused_with_its_name(
+    as_alice: Client, local: Host, real_networks: Conn, guest_on: Callable[[str, str], str]
+) -> None:
+    name = f"{NET_PREFIX}used"
+    define_nat(real_networks(), name, 26)
+    vm = guest_on(name, "52:54:00:25:26:01")
+    listing = as_alice.get(BASE).content.decode()
+    assert vm in listing and "52:54:00:25:26:01" in listing
+    r = as_alice.post(f"{BASE}{name}/delete/", {"confirm": name})
+    assert r.status_code == 409 and vm in r.content.decode()
+    net = real_networks().networkLookupByName(name)
+    assert net.isActive() and net.isPersistent()
+    entry = audit_entries().get()
+    assert (entry.action, entry.outcome) == ("network-delete", "error") and vm in entry.message
