@@ -181,8 +181,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = VMDASH_MAX_BODY
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = envbool("VMDASH_SECURE_COOKIES", False)
+# VMDASH_HTTPS=1 when browsers reach vmdash over HTTPS only (directly or behind a
+# reverse proxy that sets X-Forwarded-Proto, with VMDASH_PROXY_HEADERS=1): secure
+# cookies, HSTS for VMDASH_HSTS_SECONDS, plain HTTP redirected. `manage.py check
+# --deploy` is clean with it (README, "Production").
+VMDASH_HTTPS = envbool("VMDASH_HTTPS", False)
+SESSION_COOKIE_SECURE = envbool("VMDASH_SECURE_COOKIES", VMDASH_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if VMDASH_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = envint("VMDASH_HSTS_SECONDS", 365 * 24 * 3600)
+    # Strict by default; a domain with plain-HTTP subdomains sets these to 0.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("VMDASH_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("VMDASH_HSTS_PRELOAD", True)
+    if VMDASH_PROXY_HEADERS:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
