@@ -146,3 +146,9 @@ def test_a_grant_runs_out_while_the_who_is_held(lab: Host) -> None:
 def test_a_superuser_needs_no_grant(lab: Host) -> None:
     root = User.objects.create_superuser("root", password="root-pw-1")
     assert can(load_who(root), Action.MANAGE_ACCESS, HostRef("lab", lab.uri))
+
+
+def test_deleting_a_group_with_grants_takes_them_away(erin: User) -> None:
+    Group.objects.get(name="ops").delete()
+    assert not Grant.objects.filter(scope="host").exists()
+    assert logged_in(erin).get("/hosts/lab/domains/db/").status_code == 404
