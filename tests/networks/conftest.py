@@ -9,6 +9,8 @@ of a crashed run) and at the end of the session; it touches nothing else.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,22 @@ def world_conn() -> libvirt.virConnect:
     return libvirt.open(WORLD_URI)
 
 
+def sweep_namespaces() -> None:
+    """Remove the DHCP clients' namespaces (vmdash-t-ns*) and veths (vmdt-*) of a crashed run."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        ns = line.split(" ")[0]
+        if ns.startswith("vmdash-t-ns"):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True).stdout or "[]")
+    for link in links:
+        if str(link.get("ifname", "")).startswith("vmdt-"):
+            subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True)
+
+
 def sweep(conn: libvirt.virConnect) -> None:
-    """Remove every vmdash-t-net-* network; nothing else."""
+    """Remove every vmdash-t-net-* network (and leftover DHCP clients); nothing else."""
+    sweep_namespaces()
     for net in conn.listAllNetworks(0):
         if not net.name().startswith(NET_PREFIX):
             continue

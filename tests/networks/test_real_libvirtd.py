@@ -53,11 +53,12 @@ def define_nat(conn: libvirt.virConnect, name: str, third: int) -> libvirt.virNe
 
 
 @pytest.fixture
-def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[[str, str], str]]:
-    """Start a real test guest with one NIC (MAC given) on a network; removed after."""
+def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[..., str]]:
+    """A real test guest with one NIC (MAC given) on a network, started unless
+    asked not to; removed after."""
     made: list[str] = []
 
-    def start(network: str, mac: str) -> str:
+    def start(network: str, mac: str, run: bool = True) -> str:
         name = f"vmdash-t-netvm-{uuid.uuid4().hex[:6]}"
         dom = etree.fromstring(
             guest_domain_xml(
@@ -75,8 +76,10 @@ def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[[str, 
         # No boot ROM: the guest boots its kernel directly, and on this machine
         # QEMU cannot find efi-virtio.rom (/usr/share/qemu has no links to ipxe-qemu).
         etree.SubElement(nic, "rom", enabled="no")
-        real_networks().defineXML(etree.tostring(dom, encoding="unicode")).create()
+        dom_ = real_networks().defineXML(etree.tostring(dom, encoding="unicode"))
         made.append(name)
+        if run:
+            dom_.create()
         return name
 
     yield start
@@ -223,7 +226,7 @@ def test_bad_input_is_refused_next_to_its_field_and_nothing_is_made(
 
 
 def test_deleting_a_network_a_running_vm_uses_is_refused_with_its_name(
-    as_alice: Client, local: Host, real_networks: Conn, guest_on: Callable[[str, str], str]
+    as_alice: Client, local: Host, real_networks: Conn, guest_on: Callable[..., str]
 ) -> None:
     name = f"{NET_PREFIX}used"
     define_nat(real_networks(), name, 26)
@@ -236,3 +239,81 @@ def test_deleting_a_network_a_running_vm_uses_is_refused_with_its_name(
     assert net.isActive() and net.isPersistent()
     entry = audit_entries().get()
     assert (entry.action, entry.outcome) == ("network-delete", "error") and vm in entry.message
+
+
+@pytest.fixture
+def dhcp_client() -> Iterator[Callable[[str, str, str], str]]:
+    """A real DHCP client on a network's bridge: busybox udhcpc in a network
+    namespace of this host, behind a veth pair (no guest of ours has a NIC
+    driver). Returns the address it got; namespace and veth removed after."""
+    made: list[tuple[str, str]] = []
+
+    def ask(bridge: str, mac: str, hostname: str) -> str:
+        n = len(made)
+        ns, host_end, ns_end = f"vmdash-t-ns{n}", f"vmdt-h{n}", f"vmdt-g{n}"
+        made.append((ns, host_end))
+        for cmd in (
+            ["ip", "netns", "add", ns],
+            ["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end],
+            ["ip", "link", "set", ns_end, "netns", ns],
+            ["ip", "link", "set", host_end, "master", bridge, "up"],
+            ["ip", "netns", "exec", ns, "ip", "link", "set", ns_end, "address", mac, "up"],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True)
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", ns_end, "-n", "-q",
+             "-t", "10", "-s", "/bin/true", "-x", f"hostname:{hostname}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        for line in (out.stdout + out.stderr).splitlines():
+            if "lease of" in line:
+                return line.split("lease of ")[1].split()[0]
+        raise AssertionError(f"udhcpc got no lease: {out.stdout}{out.stderr}")
+
+    yield ask
+    for ns, host_end in made:
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_a_dhcp_client_gets_its_reserved_address_and_a_lease_can_be_reserved(
+    as_alice: Client,
+    local: Host,
+    real_networks: Conn,
+    dhcp_client: Callable[[str, str, str], str],
+    guest_on: Callable[..., str],
+) -> None:
+    name = f"{NET_PREFIX}leases"
+    r = as_alice.post(
+        BASE + "new/",
+        {"name": name, "mode": "nat", "ipv4_address": "10.251.31.1/24",
+         "ipv4_dhcp_start": "10.251.31.100", "ipv4_dhcp_end": "10.251.31.150", "start": "on"},
+    )  # fmt: skip
+    assert r.status_code == 302, r.content.decode()
+    bridge = real_networks().networkLookupByName(name).bridgeName()
+    as_alice.post(f"{BASE}{name}/hosts/add/", {"mac": "52:54:00:25:31:01", "ip": "10.251.31.10"})
+    assert dhcp_client(bridge, "52:54:00:25:31:01", "reserved") == "10.251.31.10"
+
+    vm = guest_on(name, "52:54:00:25:31:02", run=False)  # the lease's MAC names its VM
+    other = dhcp_client(bridge, "52:54:00:25:31:02", "roaming")
+    assert ipaddress.ip_address(other) in ipaddress.ip_network("10.251.31.96/27")
+    page = as_alice.get(f"{BASE}{name}/").content.decode()
+    assert f"{other}/24" in page and "roaming" in page and "reserved" in page
+    row = page[page.find('<tr data-mac="52:54:00:25:31:02">') :]
+    assert vm in row[: row.find("</tr>")]
+    assert page.count("Reserve this address") == 1  # .10 is reserved already
+
+    r = as_alice.post(
+        f"{BASE}{name}/hosts/add/", {"mac": "52:54:00:25:31:02", "ip": other, "name": "roaming"}
+    )
+    assert r.status_code == 302
+    xml = etree.fromstring(
+        real_networks().networkLookupByName(name).XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE)
+    )
+    hosts = {(h.get("mac"), h.get("ip")) for h in xml.iterfind("ip/dhcp/host")}
+    assert hosts == {("52:54:00:25:31:01", "10.251.31.10"), ("52:54:00:25:31:02", other)}
+    leases = {
+        lease["mac"]: lease["ipaddr"]
+        for lease in real_networks().networkLookupByName(name).DHCPLeases()
+    }
+    assert leases == {"52:54:00:25:31:01": "10.251.31.10", "52:54:00:25:31:02": other}
