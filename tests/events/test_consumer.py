@@ -337,3 +337,66 @@ async def _until(comm: Any, text: str, timeout: float = 5) -> str:
         pushed: str = await comm.receive_from(timeout=max(0.1, deadline - loop.time()))
         if text in pushed:
             return pushed
+
+
+async def test_a_host_card_follows_a_vm_that_started(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(
+        comm, {"region": "host-card", "host": "lab"}, {"region": "host-facts", "host": "lab"}
+    )
+    await on_host(lambda c: c.lookupByUUIDString(DB).create())
+    await publisher.domain("lab", DB, "db", Change.STARTED, "booted")
+    pushed = await _until(comm, 'id="host-lab"')
+    card = pushed[pushed.index('id="host-lab"') :].split("</article>")[0]
+    assert "connected" in card and "unreachable" not in card
+    assert "running</span> 2" in card  # web1 and db run now
+    assert 'id="host-facts-lab"' in pushed
+
+
+async def test_a_state_totals_region_counts_again(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(comm, {"region": "state-totals"})
+    await on_host(lambda c: c.lookupByUUIDString(WEB1).suspend())
+    await publisher.domain("lab", WEB1, "web1", Change.SUSPENDED, "paused")
+    pushed = await _until(comm, 'id="state-totals"')
+    assert 'state-paused">paused</span> 2' in pushed
+
+
+async def test_the_vm_page_facts_follow_a_pause(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(comm, header(WEB1), {"region": "domain-facts", "host": "lab", "uuid": WEB1})
+    await on_host(lambda c: c.lookupByUUIDString(WEB1).suspend())
+    await publisher.domain("lab", WEB1, "web1", Change.SUSPENDED, "paused")
+    pushed = await comm.receive_from(timeout=5)
+    facts = pushed[pushed.index(f'id="dom-facts-{WEB1}"') :]
+    assert 'data-state="paused"' in facts and "running" not in facts.split("</dd>")[0]
+
+
+async def test_a_host_that_went_down_is_told_in_the_header_and_the_table(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(comm, TABLE)
+    await publisher.host("lab", up=False)
+    pushed = await comm.receive_from(timeout=5)
+    assert 'id="live-hosts"' in pushed and 'data-count="1"' in pushed
+    assert "1 host unreachable" in pushed
+    await publisher.host("lab", up=True)
+    back = await _until(comm, 'id="live-hosts"')
+    assert 'data-count="0"' in back
+
+
+async def test_a_logout_closes_the_socket_at_once(
+    layer: Any, ws: Any, lab: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    await subscribe(comm, row(WEB1))
+    await sync_to_async(as_alice.logout)()  # the revocation message, no waiting for a check
+    closed = await comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}

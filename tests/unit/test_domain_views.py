@@ -62,6 +62,22 @@ class TestList:
         assert page.lstrip().startswith('<div id="domain-table"')
         assert "<html" not in page
 
+    def test_a_history_restore_gets_the_whole_page(self, as_alice: Client, lab: Host) -> None:
+        headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+        response = as_alice.get("/domains/?state=running&sort=-name", headers=headers)
+        page = response.content.decode()
+        assert "<html" in page and 'class="filters"' in page and "<nav>" in page
+        assert "HX-Request" in response["Vary"] and "HX-History-Restore-Request" in response["Vary"]
+
+    def test_a_list_of_unreachable_hosts_says_so_not_no_vms_yet(
+        self, as_alice: Client, lab: Host
+    ) -> None:
+        lab.uri = "qemu+tcp://127.0.0.1:1/system"
+        lab.save()
+        page = as_alice.get("/domains/").content.decode()
+        assert "Host Lab is unreachable" in page
+        assert "No VM to show: a host is unreachable." in page and "No VMs yet." not in page
+
     def test_it_offers_only_valid_actions_per_row(self, as_alice: Client, lab: Host) -> None:
         page = as_alice.get("/domains/").content.decode()
         db_row = page[page.index('data-name="db"') :].split("</tr>")[0]

@@ -1,0 +1,99 @@
+"""What a person sees follow libvirt in Chromium, on every page that shows
+it: the Hosts page's cards, a VM page's facts, the list after Back, and the
+toasts (issue 7 §11, §12, §14, §19). Changes are made with the libvirt API
+directly; the server is a real vmdash (Daphne, embedded events)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Server, login
+
+pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
+
+
+def connected(page: Page) -> None:
+    expect(page.locator("#live")).to_have_attribute("data-state", "connected", timeout=15_000)
+
+
+def active_count(page: Page) -> int:
+    text = page.locator("#host-local").inner_text()
+    found = re.search(r"(\d+)\s+active", text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_the_hosts_page_counts_a_guest_that_starts(page: Page, server: Server, make_guest) -> None:  # type: ignore[no-untyped-def]
+    guest = make_guest()
+    login(page, server.url)
+    page.goto(f"{server.url}/hosts/")
+    connected(page)
+    before = active_count(page)
+    guest.dom().create()
+    expect(page.locator("#host-local")).to_contain_text(f"{before + 1} active")
+    expect(page.locator("#live")).to_have_attribute("data-state", "connected")  # no reconnects
+
+
+def test_the_vm_page_facts_follow_a_pause_made_elsewhere(
+    page: Page, server: Server, make_guest
+) -> None:  # type: ignore[no-untyped-def]
+    guest = make_guest()
+    guest.dom().create()
+    login(page, server.url)
+    page.goto(f"{server.url}/hosts/local/domains/{guest.name}/")
+    connected(page)
+    state = page.locator(".facts dd.state")
+    expect(state).to_contain_text("running")
+    guest.dom().suspend()
+    expect(page.locator(".vm-head .badge").first).to_have_text("paused")
+    expect(state).to_contain_text("paused")
+    guest.dom().resume()
+    expect(state).to_contain_text("running")
+
+
+def test_back_after_filtering_and_sorting_shows_the_whole_page(
+    page: Page, server: Server, make_guest
+) -> None:  # type: ignore[no-untyped-def]
+    make_guest()
+    login(page, server.url)
+    page.goto(f"{server.url}/domains/")
+    connected(page)
+    page.select_option("select[name=state]", "shutoff")
+    expect(page).to_have_url(re.compile(r"state=shutoff"))
+    page.locator("th a", has_text="Memory").click()
+    expect(page).to_have_url(re.compile(r"sort=memory"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"state=shutoff(?!.*sort=memory)"))
+    page.go_back()
+    expect(page.locator("form.filters")).to_be_visible()
+    expect(page.locator("header.top nav")).to_be_visible()
+    expect(page.locator("#domain-table")).to_be_visible()
+
+
+def test_twelve_reboots_make_one_toast_that_leaves_the_actions_free(
+    page: Page, server: Server, make_guest
+) -> None:  # type: ignore[no-untyped-def]
+    guest = make_guest()
+    guest.dom().create()
+    guest.wait_for_banner()  # a reset during early boot powers this guest off
+    login(page, server.url)
+    page.goto(f"{server.url}/domains/?q={guest.name}")
+    connected(page)
+    for _ in range(12):
+        guest.dom().reset()
+        page.wait_for_timeout(1000)  # separate events, as a guest rebooting over and over
+    toasts = page.locator("#toasts [data-live-toast]:visible")
+    expect(toasts.filter(has_text="was rebooted")).to_have_count(1)
+    expect(toasts.locator(".toast-count")).to_have_text("×12", timeout=10_000)
+    row = page.locator(f'tr[data-name="{guest.name}"]')
+    for button in row.locator("td.actions [data-op]").all():
+        box = button.bounding_box()
+        assert box is not None
+        hit = page.evaluate(
+            "([x, y]) => document.elementFromPoint(x, y).closest('[data-op]')?.dataset.op || ''",
+            [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
+        )
+        assert hit == button.get_attribute("data-op")
