@@ -13,6 +13,13 @@
   const reconnectBtn = control("reconnect");
   const takeOverBtn = control("take-over");
   const viewOnlyBox = control("view-only");
+  const stopWaitingBtn = control("stop-waiting");
+  const T = Object.assign({
+    waiting: "Waiting for the VM to start…",
+    waitingMessage: "The console opens again by itself when the VM runs.",
+    stoppedWaiting: "Stopped waiting. Start the VM, then reconnect.",
+  }, JSON.parse(document.getElementById("console-strings")?.textContent || "{}"));
+  let waitTimer = null;
 
   const LABELS = {
     connecting: "Connecting…",
@@ -24,6 +31,8 @@
     "no-serial": "No serial console",
     denied: "Access denied",
     closed: "Disconnected",
+    ended: "Session ended",
+    waiting: "Waiting for the VM to start…",
     error: "Error",
   };
 
@@ -54,7 +63,47 @@
     messageEl.hidden = !text;
   }
 
+  function stopWaiting() {
+    clearTimeout(waitTimer);
+    waitTimer = null;
+    stopWaitingBtn.hidden = true;
+  }
+
+  // The VM stopped: poll its state (1 s, doubling up to 10 s), reconnect once it runs.
+  function waitForVm(message) {
+    stopWaiting();
+    setState("waiting", T.waiting);
+    say(`${message} ${T.waitingMessage}`);
+    stopWaitingBtn.hidden = false;
+    let delay = 1000;
+    const poll = async () => {
+      if (waitTimer === null) return;
+      let st = null;
+      try {
+        const resp = await fetch(root.dataset.statusUrl, { credentials: "same-origin" });
+        st = resp.ok && !resp.redirected ? await resp.json() : null;
+        if (resp.redirected || resp.status === 403) {
+          stopWaiting();
+          setState("denied");
+          return;
+        }
+      } catch (err) {
+        st = null;
+      }
+      if (waitTimer === null) return;
+      if (st && st.running) {
+        stopWaiting();
+        connect(false);
+        return;
+      }
+      delay = Math.min(delay * 2, 10000);
+      waitTimer = setTimeout(poll, delay);
+    };
+    waitTimer = setTimeout(poll, delay);
+  }
+
   function connect(force) {
+    stopWaiting();
     if (ws) {
       const old = ws;
       ws = null;
@@ -98,6 +147,10 @@
       return;
     }
     told = true;
+    if (msg.state === "stopped" || msg.state === "not-running") {
+      reconnectBtn.hidden = false;
+      return waitForVm(msg.message);
+    }
     setState(msg.state);
     say(msg.message);
     if (msg.state === "busy" || msg.state === "taken-over") {
@@ -117,6 +170,11 @@
   });
 
   reconnectBtn.addEventListener("click", () => connect(false));
+  stopWaitingBtn.addEventListener("click", () => {
+    stopWaiting();
+    setState("not-running");
+    say(T.stoppedWaiting);
+  });
   takeOverBtn.addEventListener("click", () => connect(true));
   viewOnlyBox.addEventListener("change", () => connect(false));
   window.addEventListener("pagehide", () => ws && ws.close());

@@ -17,6 +17,14 @@ const screen = part("screen");
 const reconnectBtn = control("reconnect");
 const viewOnlyBox = control("view-only");
 const scaleBox = control("scale");
+const stopWaitingBtn = control("stop-waiting");
+// Translated strings from the page (console/_vnc.html), English as a fallback.
+const T = Object.assign({
+  waiting: "Waiting for the VM to start…",
+  waitingMessage: "The VM is not running. The console opens again by itself when it runs.",
+  stoppedWaiting: "Stopped waiting. Start the VM, then reconnect.",
+  sessionEnded: "Your session ended: log in again.",
+}, JSON.parse(document.getElementById("console-strings")?.textContent || "{}"));
 
 const LABELS = {
   connecting: "Connecting…",
@@ -42,6 +50,8 @@ let proxyOrigin = "";
 let connected = false;
 let attempt = 0;
 let securityReason = "";
+let waitTimer = null; // polling the VM's state until it runs again
+let retries = 0; // reconnects left after the VM came back (its display may lag)
 
 function setState(state, text) {
   root.dataset.state = state;
@@ -64,6 +74,48 @@ function fail(state, text) {
   reconnectBtn.hidden = false;
 }
 
+function stopWaiting() {
+  clearTimeout(waitTimer);
+  waitTimer = null;
+  stopWaitingBtn.hidden = true;
+}
+
+// The VM stopped: ask vmdash about its state, less and less often (1 s up to
+// 10 s), and reconnect without a click once it runs again.
+function waitForVm(what) {
+  stopWaiting();
+  setState("waiting", T.waiting);
+  say(`${what}. ${T.waitingMessage}`);
+  reconnectBtn.hidden = false;
+  stopWaitingBtn.hidden = false;
+  const mine = attempt;
+  let delay = 1000;
+  const poll = async () => {
+    if (mine !== attempt || waitTimer === null) return;
+    let st = null;
+    try {
+      const resp = await fetch(root.dataset.statusUrl, { credentials: "same-origin" });
+      if (resp.redirected || resp.status === 403) {
+        stopWaiting();
+        return fail("denied", resp.redirected ? T.sessionEnded : "You may no longer open the console of this VM.");
+      }
+      st = resp.ok ? await resp.json() : null;
+    } catch (err) {
+      st = null; // vmdash restarting: keep waiting
+    }
+    if (mine !== attempt || waitTimer === null) return;
+    if (st && st.running) {
+      stopWaiting();
+      retries = 3;
+      connect();
+      return;
+    }
+    delay = Math.min(delay * 2, 10000);
+    waitTimer = setTimeout(poll, delay);
+  };
+  waitTimer = setTimeout(poll, delay);
+}
+
 function dropConnection() {
   if (rfb) {
     const old = rfb;
@@ -75,6 +127,7 @@ function dropConnection() {
 
 async function connect() {
   dropConnection();
+  stopWaiting();
   const mine = ++attempt;
   securityReason = "";
   setState("connecting");
@@ -115,6 +168,7 @@ async function connect() {
   client.addEventListener("connect", () => {
     if (client !== rfb) return;
     connected = true;
+    retries = 0;
     setState("connected", answer.view_only ? "Connected (view only)" : "Connected");
     watchFirstFrame(client);
     client.focus();
@@ -144,6 +198,7 @@ async function diagnose() {
     if (pause) await sleep(pause);
     try {
       const resp = await fetch(root.dataset.statusUrl, { credentials: "same-origin" });
+      if (resp.redirected) return fail("denied", T.sessionEnded);
       if (resp.status === 403) return fail("denied", "You may no longer open the console of this VM.");
       st = resp.ok ? await resp.json() : null;
     } catch (err) {
@@ -154,7 +209,13 @@ async function diagnose() {
   if (st && !st.proxy) return fail("proxy-down", st.proxy_message);
   if (st && !st.running) {
     const what = st.label ? `The VM is ${st.label}` : (st.message || "The VM is not running");
-    return fail("not-running", `${what}${wasConnected ? ", so its console closed" : ""}. Start it, then reconnect.`);
+    return waitForVm(what);
+  }
+  if (!wasConnected && retries > 0) {
+    // Just started again: its display may not listen yet.
+    retries--;
+    await sleep(1000);
+    return connect();
   }
   if (!wasConnected) {
     return fail("refused", securityReason
@@ -251,6 +312,10 @@ function screenshot() {
 }
 
 reconnectBtn.addEventListener("click", connect);
+stopWaitingBtn.addEventListener("click", () => {
+  stopWaiting();
+  fail("not-running", T.stoppedWaiting);
+});
 viewOnlyBox.addEventListener("change", connect); // enforced by the proxy: needs a new ticket
 scaleBox.addEventListener("change", () => {
   if (rfb) rfb.scaleViewport = scaleBox.checked;

@@ -30,9 +30,13 @@ import pytest
 from tests.browser.conftest import ADMIN, REPO, free_port, run_manage
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
-from tests.realhost import PREFIX, SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
+from tests.realhost import SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
 
 TICKET_SECONDS = 4
+# Not tests.realhost.PREFIX: every pytest session (unit-only runs too, which do
+# not take the libvirtd lock) removes vmdash-t-* guests when it starts and ends,
+# which would destroy these while a console test uses them.
+PREFIX = "vmdash-tc-"
 ALICE = ("alice", "alice-console-pw-1")  # staff: full console rights
 BOB = ("bob", "bob-console-pw-1")  # no rights at all
 CAROL = ("carol", "carol-console-pw-1")  # staff, deactivated by a test
@@ -288,7 +292,10 @@ def undefine_guest(guest: ConsoleGuest) -> None:
 def guest_maker(
     system_conn: libvirt.virConnect, guest_files: Path
 ) -> Iterator[Callable[..., ConsoleGuest]]:
-    """Define console test guests (vmdash-t-con-...); all removed at the end."""
+    """Define console test guests (vmdash-tc-con-...); leftovers and all made removed."""
+    for dom in fresh_conn().listAllDomains():
+        if dom.name().startswith(PREFIX):
+            remove_domain(dom)
     made: list[ConsoleGuest] = []
 
     def make(suffix: str, **kwargs: Any) -> ConsoleGuest:
@@ -353,3 +360,28 @@ def guest_off(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
 def guest_bare(guest_maker: Callable[..., ConsoleGuest]) -> ConsoleGuest:
     """No serial port and no graphics: defined, never started."""
     return guest_maker("bare", serial=False, vnc=False)
+
+
+def grant_console(monkeypatch: pytest.MonkeyPatch, username: str, vm: str, *, full: bool) -> None:
+    """A grant-aware rule in the policy function alone: `username` may watch VM `vm`
+    (CONSOLE_VIEW_ONLY), or with `full` also use it (CONSOLE); everyone else as before.
+
+    vmdash.door binds the policy's `can` by name, so it gets the same function.
+    """
+    from vmdash import policy
+    from vmdash.policy import Action, Who
+    from vmdash.virt.refs import DomainRef, HostRef
+
+    original = policy.can
+    allowed = {Action.VIEW, Action.CONSOLE_VIEW_ONLY} | ({Action.CONSOLE} if full else set())
+
+    def can(who: Who, action: Action, ref: object = None) -> bool:
+        if who.active and who.username == username:
+            if isinstance(ref, HostRef):
+                return action == Action.VIEW
+            if isinstance(ref, DomainRef) and ref.name == vm:
+                return action in allowed
+        return original(who, action, ref)  # type: ignore[arg-type]
+
+    for module in ("vmdash.policy", "vmdash.door"):
+        monkeypatch.setattr(f"{module}.can", can)

@@ -87,21 +87,42 @@ def test_a_person_sees_the_screen_and_uses_the_serial_console(
     expect(page.locator(".viewers")).to_contain_text("graphical console")
 
 
-def test_the_console_says_the_vm_stopped_and_reconnects(
+def test_the_console_waits_for_the_vm_and_reconnects_by_itself(
     page: Page, console_server: ConsoleServer, running_b: ConsoleGuest
 ) -> None:
     # guest b has a VNC password: the page never asks for it.
     page.goto(vm_url(console_server, running_b, "console"))
     console = page.locator("[data-console=vnc]")
     expect(console).to_have_attribute("data-state", "connected")
+    page.wait_for_selector("[data-console=vnc][data-first-frame-ms]")
     assert "pw-4-vnc" not in page.content()
-    running_b.stop()
-    expect(console).to_have_attribute("data-state", "not-running")
+    running_b.stop()  # forced off through libvirt, not through vmdash
+    expect(console).to_have_attribute("data-state", "waiting")
+    expect(page.locator("[data-role=status]")).to_have_text("Waiting for the VM to start…")
     expect(page.locator("[data-role=message]")).to_contain_text("The VM is shut off")
-    reconnect = page.get_by_role("button", name="Reconnect")
-    expect(reconnect).to_be_visible()
+    expect(page.get_by_role("button", name="Stop waiting")).to_be_visible()
+    page.evaluate(
+        "document.querySelector('[data-console=vnc]').removeAttribute('data-first-frame-ms')"
+    )
+    running_b.start(wait_banner=False)  # through libvirt; nobody clicks anything
+    expect(console).to_have_attribute("data-state", "connected", timeout=30_000)
+    page.wait_for_selector("[data-console=vnc][data-first-frame-ms]", timeout=30_000)
+
+
+def test_stop_waiting_stops_the_reconnect(
+    page: Page, console_server: ConsoleServer, running_b: ConsoleGuest
+) -> None:
+    page.goto(vm_url(console_server, running_b, "console"))
+    console = page.locator("[data-console=vnc]")
+    expect(console).to_have_attribute("data-state", "connected")
+    running_b.stop()
+    expect(console).to_have_attribute("data-state", "waiting")
+    page.get_by_role("button", name="Stop waiting").click()
+    expect(console).to_have_attribute("data-state", "not-running")
     running_b.start(wait_banner=False)
-    reconnect.click()
+    page.wait_for_timeout(3000)
+    expect(console).to_have_attribute("data-state", "not-running")
+    page.get_by_role("button", name="Reconnect").click()
     expect(console).to_have_attribute("data-state", "connected")
 
 

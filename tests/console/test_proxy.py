@@ -11,6 +11,7 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,51 @@ def test_the_status_says_when_the_proxy_is_down(
     answer = json.loads(body)
     assert answer["proxy"] is False and answer["running"] is True
     assert "console proxy does not answer" in answer["proxy_message"]
+
+
+def relay_pid(proxy_port: int) -> int:
+    """The relay process (python -m vmdash.console.relay ... --port P) of a server."""
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"vmdash.console.relay" in argv and str(proxy_port).encode() in argv:
+            return int(entry.name)
+    raise AssertionError(f"no relay process for port {proxy_port}")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_idle_unauthenticated_connections_cost_no_process_and_are_closed(
+    web_admin: Web, console_server: ConsoleServer, running_a: ConsoleGuest
+) -> None:
+    relay = relay_pid(console_server.proxy_port)
+    before = len(children_of(relay))
+    idle = [
+        socket.create_connection(("127.0.0.1", console_server.proxy_port), timeout=10)
+        for _ in range(150)
+    ]
+    try:
+        time.sleep(1)
+        assert len(children_of(relay)) - before < 5
+        with open_display(web_admin.ticket_url(running_a.name), web_admin) as ws:
+            assert rfbclient.init(ws).name == f"QEMU ({running_a.name})"
+            assert len(children_of(relay)) - before < 6
+        for sock in idle:  # closed by the relay a few seconds after they came
+            assert sock.recv(1) == b""
+    finally:
+        for sock in idle:
+            sock.close()

@@ -12,7 +12,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, User
 
-from tests.console.conftest import ConsoleGuest
+from tests.console.conftest import ConsoleGuest, grant_console
 from vmdash.console.consumers import CLOSE_DENIED, CLOSE_ENDED, CLOSE_UNAVAILABLE
 from vmdash.console.models import ConsoleSession
 from vmdash.models import AuditEntry, Host
@@ -190,3 +190,21 @@ async def test_strangers_are_refused(
     assert (await console.status())["state"] == "denied"
     assert await console.closed() == CLOSE_DENIED
     assert not await database_sync_to_async(ConsoleSession.objects.exists)()
+
+
+async def test_a_view_only_grant_in_the_policy_alone_rules_the_serial_console(
+    local: Host,
+    bob: User,
+    running_a: ConsoleGuest,
+    guest_off: ConsoleGuest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    grant_console(monkeypatch, "bob", running_a.name, full=False)
+    watcher = await open_console(bob, running_a.name)  # asked for a full console
+    status = await watcher.status()
+    assert status["state"] == "connected" and status["view_only"] is True
+    await watcher.comm.disconnect()
+    session = await database_sync_to_async(ConsoleSession.objects.get)(username="bob")
+    assert session.view_only and session.vm_uuid == running_a.dom().UUIDString()
+    other = await open_console(bob, guest_off.name)
+    assert (await other.status())["state"] == "denied"

@@ -5,6 +5,10 @@ JSON status messages ({"type": "status", "state": ..., "message": ...}).
 Query parameters: `force=1` takes the console over from whoever holds it;
 `view_only=1` asks for a console without input.
 
+The consumer joins the user's revocation group (vmdash/revoke.py): a logout,
+deactivation or password change closes the console at once ("Your session
+ended."), with its console-close audit entry.
+
 libvirt work (opening, writing, closing the stream) runs in worker threads;
 the stream's output arrives on libvirt's event loop thread and is handed to
 this consumer's asyncio loop with call_soon_threadsafe.
@@ -27,7 +31,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from vmdash import door
+from vmdash import door, revoke
 from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions
 from vmdash.console.models import ConsoleSession
@@ -43,6 +47,9 @@ log = logging.getLogger(__name__)
 CLOSE_DENIED = 4403
 CLOSE_UNAVAILABLE = 4409
 CLOSE_ENDED = 4000
+CLOSE_REVOKED = 4001
+CHECK_SECONDS = 2.0  # how often an open console asks whether its login still holds
+HEARTBEAT = sessions.HEARTBEAT.total_seconds()
 _CLOSED = object()  # queue marker: the stream ended (followed by the reason)
 
 
@@ -85,6 +92,7 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     session: ConsoleSession | None = None
     view_only = False
     pump: asyncio.Task[None] | None = None
+    group: str | None = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -94,13 +102,16 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         force = query.get("force") == ["1"]
         user = self.scope["user"]
         try:
-            self.host_ref, _ref, self.view_only = await database_sync_to_async(_authorize)(
+            self.host_ref, self.ref, self.view_only = await database_sync_to_async(_authorize)(
                 self.scope, self.host_slug, self.vm_name, query.get("view_only") == ["1"]
             )
         except Denied as err:
             await self.status("denied", str(err))
             await self.close(CLOSE_DENIED)
             return
+        # Joined before the stream opens: a logout from now on closes this console.
+        self.group = revoke.user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
 
         loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -140,7 +151,7 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             username=user.get_username(),
             host=self.host_slug,
             vm_name=self.vm_name,
-            vm_uuid=await asyncio.to_thread(self._uuid),
+            vm_uuid=self.ref.uuid,
             view_only=self.view_only,
             remote_addr=client[0],
         )
@@ -148,18 +159,12 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await database_sync_to_async(self._close_displaced)()
         await self.status(
             "connected",
-            "Connected (view only): you see the console but cannot type."
+            _("Connected (view only): you see the console but cannot type.")
             if self.view_only
-            else "Connected.",
+            else _("Connected."),
             view_only=self.view_only,
         )
         self.pump = asyncio.create_task(self._pump())
-
-    def _uuid(self) -> str:
-        try:
-            return virt_domains.get_summary(self.host_ref, self.vm_name).uuid
-        except VirtError:
-            return ""
 
     def _close_displaced(self) -> None:
         """Sessions whose stream we just forced away; their consumers also close them."""
@@ -173,8 +178,10 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             who = ", ".join(
                 f"{h.username} (since {timezone.localtime(h.started_at):%H:%M:%S})" for h in holders
             )
-            return f"The serial console is in use by {who}. Take it over to use it yourself."
-        return (
+            return _(
+                "The serial console is in use by %(who)s. Take it over to use it yourself."
+            ) % {"who": who}
+        return _(
             "The serial console is in use by a client outside vmdash (e.g. virsh console). "
             "Take it over to use it yourself."
         )
@@ -186,13 +193,18 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
 
     async def _pump(self) -> None:
         """Relay console output to the browser; notice the end of the stream."""
+        touched = time.monotonic()
         while True:
             try:
-                item = await asyncio.wait_for(
-                    self.queue.get(), timeout=sessions.HEARTBEAT.total_seconds()
-                )
+                item = await asyncio.wait_for(self.queue.get(), timeout=CHECK_SECONDS)
             except TimeoutError:
-                if self.session is not None:
+                # A logout in another process (or a deactivation written straight to
+                # the database) sends no message here: ask again every CHECK_SECONDS.
+                if not await database_sync_to_async(self._session_holds)():
+                    await self._end_revoked()
+                    return
+                if self.session is not None and time.monotonic() - touched > HEARTBEAT:
+                    touched = time.monotonic()
                     await database_sync_to_async(sessions.touch)(self.session)
                 continue
             if item is _CLOSED:
@@ -228,11 +240,11 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             try:
                 summary = virt_domains.get_summary(self.host_ref, self.vm_name)
             except VirtError as err:
-                return "error", f"The serial console closed: {err}"
+                return "error", _("The serial console closed: %(err)s") % {"err": err}
             if not summary.state.is_active:
                 return (
                     "stopped",
-                    f"The VM stopped ({summary.state.label}). Reconnect once it runs.",
+                    _("The VM stopped (%(state)s).") % {"state": summary.state.label},
                 )
             newer = [
                 s
@@ -240,10 +252,12 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 if since is None or s.started_at >= since
             ]
             if newer:
-                return "taken-over", f"{newer[-1].username} took over the serial console."
+                return "taken-over", _("%(user)s took over the serial console.") % {
+                    "user": newer[-1].username
+                }
         if reason == "error":
-            return "taken-over", "A client outside vmdash took over the serial console."
-        return "closed", "The serial console closed."
+            return "taken-over", _("A client outside vmdash took over the serial console.")
+        return "closed", _("The serial console closed.")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.console is None or self.view_only:
@@ -252,7 +266,40 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if data:
             await asyncio.to_thread(self.console.write, data)
 
+    def _session_key(self) -> str | None:
+        session: Any = self.scope.get("session")
+        return session.session_key if session is not None else None
+
+    def _session_holds(self) -> bool:
+        user = self.scope.get("user")
+        key = self._session_key()
+        # A consumer without a session (tests' communicators) is checked by its user only.
+        if key is None:
+            return bool(user is not None and door.load_who_id(user.pk).active)
+        return revoke.session_holds(user.pk if user is not None else None, key)
+
+    async def vmdash_revoked(self, message: dict[str, Any]) -> None:
+        """Logout, deactivation or password change: this console ends now."""
+        if revoke.is_revoked_for(message, self._session_key()):
+            await self._end_revoked()
+
+    async def _end_revoked(self) -> None:
+        if self.pump is not None and self.pump is not asyncio.current_task():
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+        self.pump = None
+        if self.console is not None:
+            console, self.console = self.console, None
+            await asyncio.to_thread(console.close)
+        await self._close_session("the user's session ended")
+        await self.status("ended", _("Your session ended."))
+        await self.close(CLOSE_REVOKED)
+
     async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
         if self.pump is not None:
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -10,6 +10,12 @@ and keeps it for the life of the console connection:
     child -> {"op": "auth", "challenge": <hex>}       (VNC password, if any)
     desk  -> {"response": <hex>}
     child -> {"op": "close", "reason": ...}            (or simply hangs up)
+    desk  -> {"op": "end", "reason": ...}              (the person's session ended: close)
+
+Every CHECK_SECONDS the desk asks, in one query for all open connections,
+whether each connection's login session still holds (not logged out, account
+active, same password); for one that does not, it tells the child to end the
+connection, and records the close.
 
 The desk uses the ticket (tickets.redeem), then records the session and the
 audit entry after answering, so bookkeeping never delays the first frame.
@@ -36,10 +42,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.backends.signals import connection_created
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
+from vmdash import revoke
+from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions, tickets
 from vmdash.console.models import ConsoleSession
 from vmdash.console.vncauth import vnc_auth_response
@@ -47,6 +59,9 @@ from vmdash.console.vncauth import vnc_auth_response
 log = logging.getLogger("vmdash.console.desk")
 
 MAX_LINE = 64 * 1024
+CHECK_SECONDS = 2.0  # open connections end this soon after a logout or deactivation
+SWEEP_SECONDS = 60.0  # sessions of killed processes get their console-close
+SESSION_ENDED = "the user's session ended"
 
 
 @dataclass
@@ -83,7 +98,7 @@ class Desk:
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         self.peers: dict[int, _Peer] = {}
         self.uid = os.getuid()
-        self._touched = time.monotonic()
+        self._touched = self._checked = self._swept = time.monotonic()
         connection_created.connect(_fast_commits)
 
     def close(self) -> None:
@@ -96,13 +111,20 @@ class Desk:
 
     def serve(self, keep_going: Callable[[], bool]) -> None:
         while keep_going():
-            for key, _events in self.selector.select(timeout=1.0):
+            for key, _events in self.selector.select(timeout=CHECK_SECONDS / 2):
                 if key.data is None:
                     self._accept()
                 else:
                     self._readable(key.data)
-            if time.monotonic() - self._touched > sessions.HEARTBEAT.total_seconds():
+            now = time.monotonic()
+            if now - self._checked >= CHECK_SECONDS:
+                self._checked = now
+                self.end_revoked()
+            if now - self._touched > sessions.HEARTBEAT.total_seconds():
                 self._heartbeat()
+            if now - self._swept > SWEEP_SECONDS:
+                self._swept = now
+                sessions.close_dead()
 
     def _accept(self) -> None:
         try:
@@ -182,6 +204,8 @@ class Desk:
             )
         except tickets.Refused as err:
             self._send(peer, {"ok": False, "reason": str(err)})
+            actor = Actor(err.user_id, err.username, peer.remote, via="console")
+            record(actor, "console-denied", err.ref, Outcome.DENIED, f"ticket refused: {err}")
             return
         peer.grant = grant
         self._send(
@@ -221,9 +245,54 @@ class Desk:
             sessions.close_session(peer.session, reason)
             peer.session = None
 
+    def end_revoked(self) -> None:
+        """End the open connections whose login session no longer holds."""
+        held = [p for p in self.peers.values() if p.grant is not None and p.grant.session_key]
+        if not held:
+            return
+        for peer in _sessions_ended(held):
+            log.info(
+                "ending the console of %s: %s", peer.grant and peer.grant.username, SESSION_ENDED
+            )
+            self._send(peer, {"op": "end", "reason": SESSION_ENDED})
+            self._drop(peer, SESSION_ENDED)
+
     def _heartbeat(self) -> None:
         self._touched = time.monotonic()
         open_ids = [p.session.pk for p in self.peers.values() if p.session is not None]
         if open_ids:
             ConsoleSession.objects.filter(pk__in=open_ids).update(last_seen=timezone.now())
         connection.close_if_unusable_or_obsolete()
+
+
+def _sessions_ended(peers: list[_Peer]) -> list[_Peer]:
+    """The peers whose login session is over: revoke.session_holds, batched.
+
+    With database sessions (the default) this is two queries for all peers;
+    other session engines are asked one session at a time.
+    """
+    peers = [p for p in peers if p.grant is not None]
+    grants = [p.grant for p in peers if p.grant is not None]
+    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+        return [
+            p
+            for p in peers
+            if p.grant is not None
+            and not revoke.session_holds(p.grant.user_id, p.grant.session_key)
+        ]
+    live = Session.objects.filter(
+        session_key__in={g.session_key for g in grants}, expire_date__gt=timezone.now()
+    )
+    data = {s.session_key: s.get_decoded() for s in live}
+    users = get_user_model().objects.filter(pk__in={g.user_id for g in grants}, is_active=True)
+    hashes = {u.pk: u.get_session_auth_hash() for u in users}
+
+    def holds(grant: tickets.Grant) -> bool:
+        session = data.get(grant.session_key)
+        if session is None or str(session.get(SESSION_KEY, "")) != str(grant.user_id):
+            return False
+        return constant_time_compare(
+            session.get(HASH_SESSION_KEY, ""), hashes.get(grant.user_id, "-")
+        )
+
+    return [p for p in peers if p.grant is not None and not holds(p.grant)]

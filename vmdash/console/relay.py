@@ -12,16 +12,37 @@ which each child asks over a Unix socket.
 
 A refused ticket gets an HTTP 403 before any upgrade: nothing is proxied.
 The target comes from the desk's answer alone, never from the request.
+
+Unauthenticated connections are cheap: unlike plain websockify, which forks
+a child for every TCP connection, the listener (`Relay.start_server`) keeps
+new connections in one selector until their HTTP request has arrived, asks
+the desk about the ticket itself, answers a refusal itself, and forks only
+for a ticket the desk accepted. A connection that has not sent its request
+within PREAUTH_SECONDS is closed. (With TLS the request is encrypted: the
+listener forks once the client's first bytes arrive, and the child has
+PREAUTH_SECONDS for the TLS handshake and the request.)
+
+While a console is open its child listens to the desk: `{"op": "end"}` (the
+person logged out, was deactivated or changed password) ends the connection
+with close code 4001.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import io
 import json
 import logging
+import multiprocessing
 import re
+import selectors
+import signal
 import socket
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +54,10 @@ from vmdash.console.rfb import RfbError, ViewOnlyFilter, handshake
 log = logging.getLogger("vmdash.console.relay")
 _TOKEN = re.compile(r"token=[^&\s'\"]*")
 HEARTBEAT_SECONDS = 30  # WebSocket pings keep idle consoles open through reverse proxies
+PREAUTH_SECONDS = 5.0  # a connection must send its request (and ticket) this soon
+MAX_PENDING = 1000  # connections waiting for their request; beyond, the oldest is dropped
+MAX_HEAD = 16 * 1024  # a longer request head is not a console request
+CLOSE_SESSION_ENDED = 4001
 
 
 class DeskError(Exception):
@@ -53,6 +78,10 @@ class Desk:
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         self.tell(request)
+        return self.receive()
+
+    def receive(self) -> dict[str, Any]:
+        """The desk's next message, unasked (it ends the connection with one)."""
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
@@ -174,15 +203,20 @@ class RelayHandler(ProxyRequestHandler):  # type: ignore[misc]
         raise self.server.EClose("")
 
     def validate_connection(self) -> None:
-        plugin: DeskPlugin = self.server.token_plugin
-        try:
-            self.desk, answer = plugin.redeem(
-                self._token(),
-                cookie_header=self.headers.get("Cookie"),
-                remote_addr=self.client_address[0] or None,
-            )
-        except (DeskError, ValueError) as err:
-            self._refuse(503, f"cannot check it: {err}")
+        preauth = getattr(self.server, "preauth", None)
+        if preauth is not None:  # the listener asked the desk before forking this child
+            self.desk, answer = preauth
+            self.server.preauth = None
+        else:
+            plugin: DeskPlugin = self.server.token_plugin
+            try:
+                self.desk, answer = plugin.redeem(
+                    self._token(),
+                    cookie_header=self.headers.get("Cookie"),
+                    remote_addr=self.client_address[0] or None,
+                )
+            except (DeskError, ValueError) as err:
+                self._refuse(503, f"cannot check it: {err}")
         if not answer.get("ok"):
             self._refuse(403, str(answer.get("reason")))
         self.grant = answer
@@ -192,12 +226,19 @@ class RelayHandler(ProxyRequestHandler):  # type: ignore[misc]
             self.server.target_host = answer["host"]
             self.server.target_port = answer["port"]
 
+    ended: str = ""  # set by the desk watcher: why the desk ended this connection
+    closing = False
+
     def new_websocket_client(self) -> None:
+        self.request.settimeout(None)  # the handshake's deadline is over
         reason = "the browser disconnected"
         try:
             super().new_websocket_client()
         except self.CClose as close:
             said = str(close.args[1]) if len(close.args) > 1 and close.args[1] else ""
+            if self.ended:
+                reason = self.ended
+                raise self.CClose(CLOSE_SESSION_ENDED, "Your session ended.") from None
             if said == "Target closed":
                 reason = "the VM's display closed"
             elif said and said != "No close status code specified by peer":
@@ -207,6 +248,7 @@ class RelayHandler(ProxyRequestHandler):  # type: ignore[misc]
             reason = f"failed: {err}"
             raise
         finally:
+            self.closing = True
             if self.desk is not None:
                 try:
                     self.desk.tell({"op": "close", "reason": reason})
@@ -244,7 +286,29 @@ class RelayHandler(ProxyRequestHandler):  # type: ignore[misc]
                 raise self.CClose(1011, f"VNC handshake failed: {err}") from None
             if early:
                 target.sendall(early)
+        if self.desk is not None:
+            threading.Thread(target=self._watch_desk, args=(target,), daemon=True).start()
         super().do_proxy(target)
+
+    def _watch_desk(self, target: socket.socket) -> None:
+        """Wait for the desk to end this connection (or to go away), then end it.
+
+        Shutting the target down makes websockify's loop stop; new_websocket_client
+        then tells the browser why.
+        """
+        assert self.desk is not None
+        try:
+            answer = self.desk.receive()
+            why = str(answer.get("reason") or "the ticket desk ended the connection")
+        except (DeskError, ValueError, OSError):
+            why = "the ticket desk stopped"
+        if self.closing:
+            return
+        self.ended = why
+        try:
+            target.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def recv_frames(self) -> tuple[list[bytes], Any]:
         bufs, closed = super().recv_frames()
@@ -257,6 +321,192 @@ class RelayHandler(ProxyRequestHandler):  # type: ignore[misc]
         return bufs, closed
 
 
+@dataclass
+class _Pending:
+    """A connection that has not yet shown a ticket (held by the listener, no child)."""
+
+    sock: socket.socket
+    address: tuple[Any, ...]
+    deadline: float
+    seen: int = 0  # bytes of its request head that had arrived when last looked at
+
+
+def _head(data: bytes) -> tuple[str, str | None] | None:
+    """The ticket and Cookie header of a complete HTTP request head (None: not one)."""
+    line, _, rest = data.partition(b"\r\n")
+    parts = line.split(b" ")
+    if len(parts) != 3 or parts[0] != b"GET":
+        return None
+    headers = http.client.parse_headers(io.BytesIO(rest))
+    values = parse_qs(urlsplit(parts[1].decode("latin-1")).query).get("token") or [""]
+    return values[0].strip(), headers.get("Cookie")
+
+
+def _answer(sock: socket.socket, status: int, reason: str) -> None:
+    """A plain HTTP error from the listener, after reading the request (no RST)."""
+    body = f"{status} {reason}\n".encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    try:
+        sock.setblocking(True)
+        sock.settimeout(1.0)
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+class Relay(WebSocketProxy):  # type: ignore[misc]
+    """websockify's proxy, with a listener that forks only for accepted tickets."""
+
+    preauth: tuple[Desk, dict[str, Any]] | None = None
+
+    def start_server(self) -> None:
+        lsock = self.socket(self.listen_host, self.listen_port, False, self.prefer_ipv6)
+        lsock.setblocking(False)
+        self.started()
+        signal.signal(signal.SIGINT, self.do_SIGINT)
+        signal.signal(signal.SIGTERM, self.do_SIGTERM)
+        signal.signal(signal.SIGCHLD, self.multiprocessing_SIGCHLD)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(lsock, selectors.EVENT_READ, None)
+        self.lsock = lsock
+        self.pending: dict[int, _Pending] = {}
+        try:
+            self._serve()
+        except (self.Terminate, SystemExit, KeyboardInterrupt):
+            for child in multiprocessing.active_children():
+                child.terminate()
+        finally:
+            for p in list(self.pending.values()):
+                self._forget(p)
+            lsock.close()
+
+    def _serve(self) -> None:
+        while True:
+            partial = any(p.seen for p in self.pending.values())
+            for key, _events in self.selector.select(timeout=0.2 if partial else 1.0):
+                if key.data is None:
+                    self._accept()
+                else:
+                    self._look(key.data)
+            now = time.monotonic()
+            for p in list(self.pending.values()):
+                if p.deadline < now:
+                    self._forget(p)
+                elif p.seen:
+                    self._look(p)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, address = self.lsock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:  # e.g. out of file descriptors: drop the oldest waiter
+                log.warning("console relay: accept failed: %s", err)
+                if self.pending:
+                    self._forget(next(iter(self.pending.values())))
+                return
+            sock.setblocking(False)
+            p = _Pending(sock, address, time.monotonic() + PREAUTH_SECONDS)
+            self.pending[sock.fileno()] = p
+            self.selector.register(sock, selectors.EVENT_READ, p)
+            if len(self.pending) > MAX_PENDING:
+                self._forget(next(iter(self.pending.values())))
+
+    def _forget(self, p: _Pending) -> None:
+        self.pending.pop(p.sock.fileno(), None)
+        if not p.seen:
+            self.selector.unregister(p.sock)
+        p.sock.close()
+
+    def _look(self, p: _Pending) -> None:
+        """Has the request arrived? Then check its ticket (or, for TLS, hand it to a child)."""
+        try:
+            data = p.sock.recv(MAX_HEAD, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data or (b"\r\n\r\n" not in data and len(data) >= MAX_HEAD):
+            self._forget(p)
+            return
+        if data[0] in (22, 128):  # TLS: the child reads the request after the handshake
+            self._hand_over(p, None)
+            return
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            # Partial head: looked at again on each tick, not on each readable event.
+            if not p.seen:
+                self.selector.unregister(p.sock)
+            p.seen = len(data)
+            return
+        self._check(p, data[: end + 4])
+
+    def _check(self, p: _Pending, head: bytes) -> None:
+        parsed = _head(head)
+        if parsed is None:
+            self._refuse_early(p, head, 400, "Not a console request")
+            return
+        token, cookie = parsed
+        plugin: DeskPlugin = self.token_plugin
+        try:
+            desk, answer = plugin.redeem(token, cookie_header=cookie, remote_addr=p.address[0])
+        except (DeskError, ValueError) as err:
+            log.warning("console ticket not checked: %s", err)
+            self._refuse_early(p, head, 503, "Console unavailable")
+            return
+        if not answer.get("ok"):
+            log.info("%s: console ticket refused: %s", p.address[0], answer.get("reason"))
+            desk.close()
+            self._refuse_early(p, head, 403, "Console ticket refused")
+            return
+        self._hand_over(p, (desk, answer))
+
+    def _refuse_early(self, p: _Pending, head: bytes, status: int, reason: str) -> None:
+        self.pending.pop(p.sock.fileno(), None)
+        if not p.seen:
+            self.selector.unregister(p.sock)
+        try:
+            p.sock.recv(len(head))  # consume what we peeked, or close() would reset
+        except OSError:
+            pass
+        _answer(p.sock, status, reason)
+        p.sock.close()
+
+    def _hand_over(self, p: _Pending, preauth: tuple[Desk, dict[str, Any]] | None) -> None:
+        """Fork the child that serves this connection (websockify's handshake and proxy)."""
+        self.pending.pop(p.sock.fileno(), None)
+        if not p.seen:
+            self.selector.unregister(p.sock)
+        p.sock.setblocking(True)
+        p.sock.settimeout(PREAUTH_SECONDS)  # until the upgrade (new_websocket_client)
+        others = [o.sock for o in self.pending.values()]
+        self.preauth = preauth
+        try:
+            child = multiprocessing.Process(
+                target=self._child, args=(p.sock, p.address, others), daemon=False
+            )
+            child.start()
+        finally:
+            self.preauth = None
+            if preauth is not None:
+                preauth[0].close()  # the child holds its own copy
+            p.sock.close()
+        self.handler_id += 1
+
+    def _child(self, sock: socket.socket, address: tuple[Any, ...], others: list[Any]) -> None:
+        # A forked copy of another waiter's socket would keep it open past its deadline.
+        for other in [*others, self.lsock]:
+            other.close()
+        self.selector.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.top_new_client(sock, address)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", default="127.0.0.1")
@@ -265,7 +515,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cert", default="", help="PEM with certificate and key: serve wss://")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    server = WebSocketProxy(
+    multiprocessing.set_start_method("fork")  # children inherit the desk connection
+    server = Relay(
         RequestHandlerClass=RelayHandler,
         listen_host=args.listen,
         listen_port=args.port,

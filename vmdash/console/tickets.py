@@ -12,7 +12,6 @@ Nothing else in the request is trusted or used to pick the target.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from vmdash import door
+from vmdash import door, revoke
 from vmdash.console.models import ConsoleTicket
 from vmdash.models import Host
 from vmdash.virt import consoles
@@ -38,7 +37,21 @@ _SALT = "vmdash.console.ticket"
 
 
 class Refused(Exception):
-    """The proxy must not open anything for this token; `str()` says why (for the log)."""
+    """The proxy must not open anything for this token; `str()` says why (for the log).
+
+    Once the ticket row is known, the refusal names its user and VM (for the audit).
+    """
+
+    def __init__(
+        self,
+        why: str,
+        *,
+        user_id: int | None = None,
+        username: str = "",
+        ref: DomainRef | None = None,
+    ) -> None:
+        super().__init__(why)
+        self.user_id, self.username, self.ref = user_id, username, ref
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class Grant:
     target_socket: str
     view_only: bool
     password: str = field(default="", repr=False)
+    # The session that presented the ticket: the desk checks it again while the console is open.
+    session_key: str = field(default="", repr=False)
 
     @property
     def ref(self) -> DomainRef:
@@ -66,8 +81,7 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=_SALT)
 
 
-def session_hash(session_key: str | None) -> str:
-    return hashlib.sha256(session_key.encode()).hexdigest() if session_key else ""
+session_hash = revoke.session_hash
 
 
 def issue(
@@ -173,26 +187,36 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
     if ticket is None:
         raise Refused("unknown ticket, or already used or expired")
     username = str(ticket["username"] or "")
-    if settings.VMDASH_CONSOLE_BIND_SESSION and not hmac.compare_digest(
-        session_hash(_cookie_session(cookie_header)) or "-", ticket["session_hash"] or "--"
-    ):
-        raise Refused(f"ticket of user {username!r} from another session")
+    user_id = int(ticket["user_id"])
     view_only = bool(ticket["view_only"])
     ref = DomainRef(ticket["host"], ticket["vm_name"], ticket["vm_uuid"])
-    if not door.console_allowed(door.load_who_id(int(ticket["user_id"])), ref, view_only):
-        raise Refused(f"user {username!r} may no longer open this console")
+
+    def refused(why: str) -> Refused:
+        return Refused(why, user_id=user_id, username=username, ref=ref)
+
+    session_key = _cookie_session(cookie_header)
+    if settings.VMDASH_CONSOLE_BIND_SESSION:
+        if not hmac.compare_digest(
+            session_hash(session_key) or "-", ticket["session_hash"] or "--"
+        ):
+            raise refused(f"ticket of user {username!r} from another session")
+        # The cookie is the right one, but the person may have logged out since.
+        if not revoke.session_holds(user_id, session_key):
+            raise refused(f"the session of user {username!r} has ended")
+    if not door.console_allowed(door.load_who_id(user_id), ref, view_only):
+        raise refused(f"user {username!r} may no longer open this console")
     if not ticket["host_uri"]:
-        raise Refused(f"host {ticket['host']!r} is gone or disabled")
+        raise refused(f"host {ticket['host']!r} is gone or disabled")
     host = HostRef(ticket["host"], ticket["host_uri"], ticket["host_name"] or "")
     try:
         same = consoles.same_run(host, ticket["vm_uuid"], int(ticket["domain_id"]))
     except VirtError as err:
-        raise Refused(f"cannot check VM {ticket['vm_name']!r}: {err}") from None
+        raise refused(f"cannot check VM {ticket['vm_name']!r}: {err}") from None
     if not same:
-        raise Refused(f"VM {ticket['vm_name']!r} stopped or restarted since the ticket was issued")
+        raise refused(f"VM {ticket['vm_name']!r} stopped or restarted since the ticket was issued")
     return Grant(
         ticket_id=int(ticket_id),
-        user_id=int(ticket["user_id"]),
+        user_id=user_id,
         username=username,
         host=ticket["host"],
         vm_name=ticket["vm_name"],
@@ -202,6 +226,7 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
         target_socket=ticket["target_socket"],
         view_only=view_only,
         password=ticket["password"],
+        session_key=session_key if settings.VMDASH_CONSOLE_BIND_SESSION else "",
     )
 
 

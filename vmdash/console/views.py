@@ -12,12 +12,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.request import split_domain_port
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from vmdash import door
+from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions, tickets
-from vmdash.policy import Action, can
+from vmdash.policy import Action
 from vmdash.virt import consoles
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.domains import Op
@@ -77,6 +78,16 @@ def _proxy_down_message() -> str:
     )
 
 
+def _console_strings() -> dict[str, str]:
+    """What the console scripts say, translated (the pages carry it as JSON)."""
+    return {
+        "waiting": _("Waiting for the VM to start…"),
+        "waitingMessage": _("The console opens again by itself when the VM runs."),
+        "stoppedWaiting": _("Stopped waiting. Start the VM, then reconnect."),
+        "sessionEnded": _("Your session ended: log in again."),
+    }
+
+
 def _page(request: HttpRequest, host: str, name: str, template: str, tab: str) -> HttpResponse:
     host_ref, _ref, view_only = _console_access(request, host, name)
     detail = virt_domains.get_detail(host_ref, name)
@@ -86,11 +97,12 @@ def _page(request: HttpRequest, host: str, name: str, template: str, tab: str) -
         "host": host_ref,
         "tab": tab,
         "all_ops": list(Op),
-        "can_operate": can(door.who(request), Action.OPERATE, detail.ref),
+        "can_operate": policy.can(door.who(request), Action.OPERATE, detail.ref),
         "forced_view_only": view_only,
         "has_vnc": any(g.type == "vnc" for g in detail.graphics),
         "has_graphics": bool(detail.graphics),
         "has_serial": bool(detail.serials),
+        "console_strings": _console_strings(),
         "urls": {
             key: reverse(f"domain-console-{key}", args=[host, name])
             for key in ("ticket", "status", "viewers", "popout")
@@ -134,8 +146,14 @@ def console_ticket(request: HttpRequest, host: str, name: str) -> JsonResponse:
         return _refusal(err.reason, str(err), err.status)
     except VirtError as err:
         return _refusal("error", str(err), err.status)
-    token = tickets.issue(
-        request, target, DomainRef(ref.host, ref.name, target.uuid), view_only=view_only
+    ref = DomainRef(ref.host, ref.name, target.uuid)
+    token = tickets.issue(request, target, ref, view_only=view_only)
+    record(
+        Actor.of_request(request, via="console"),
+        "console-ticket",
+        ref,
+        Outcome.OK,
+        "view only" if view_only else "",
     )
     url = proxy_url(request)
     sep = "&" if "?" in url else "?"
