@@ -119,7 +119,10 @@ def check_collisions(
                 _("%(net)s overlaps the subnet %(other)s of network “%(name)s”.")
                 % {"net": net, "other": other, "name": name}
             )
+    own_bridges = {bridge for _name, bridge in facts.network_bridges}
     for dev, addr in facts.addresses:
+        if dev in own_bridges:
+            continue  # a running network's address: the check above names the network
         if addr.version == net.version and addr.network.overlaps(net):
             raise forms.ValidationError(
                 _("%(net)s overlaps the address %(addr)s of the host's interface %(dev)s.")
@@ -311,6 +314,7 @@ class NetworkEditForm(_IpFields):
     """A NAT, routed, open or isolated network's mode, subnets, DHCP ranges, domain."""
 
     mode = forms.ChoiceField(label=_l("How guests reach the outside"), choices=EDIT_MODES)
+    field_order = ["mode"]
 
     def __init__(self, *args: Any, facts: HostNetworking, own_name: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

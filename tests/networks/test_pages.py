@@ -293,3 +293,16 @@ def test_the_reader_gives_the_host_facts_the_form_checks_against(world: Host) ->
     assert {n for n, _s in facts.networks} == {"lan", "quiet"}
     assert [(d, str(a)) for d, a in facts.addresses] == [("eth1", "10.251.200.5/24")]
     assert facts.names == {"lan", "quiet"}
+
+
+def test_a_running_networks_own_bridge_address_is_no_collision() -> None:
+    import ipaddress
+
+    from networks.forms import check_collisions
+
+    facts = virt.HostNetworking(
+        networks=(("lan", ipaddress.ip_network("10.251.1.0/24")),),
+        addresses=(("virbr51", ipaddress.ip_interface("10.251.1.1/24")),),
+        network_bridges=(("lan", "virbr51"),),
+    )
+    check_collisions(ipaddress.ip_interface("10.251.1.1/24"), facts, own="lan")  # no error

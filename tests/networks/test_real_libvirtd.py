@@ -317,3 +317,64 @@ def test_a_dhcp_client_gets_its_reserved_address_and_a_lease_can_be_reserved(
         for lease in real_networks().networkLookupByName(name).DHCPLeases()
     }
     assert leases == {"52:54:00:25:31:01": "10.251.31.10", "52:54:00:25:31:02": other}
+
+
+@pytest.fixture
+def host_bridge() -> Iterator[str]:
+    """An empty Linux bridge on this host (no ports, so no traffic), removed after."""
+    subprocess.run(["ip", "link", "add", "vmdt-br0", "type", "bridge"], check=True)
+    yield "vmdt-br0"
+    subprocess.run(["ip", "link", "del", "vmdt-br0"], capture_output=True)
+
+
+def test_it_makes_bridge_macvtap_and_open_vswitch_networks_libvirt_accepts(
+    as_alice: Client, local: Host, real_networks: Conn, host_bridge: str
+) -> None:
+    form = as_alice.get(BASE + "new/").content.decode()
+    assert host_bridge in form  # the host's bridges are offered
+    device = next(d for d in virt.host_networking(local.ref).devices if not d.startswith("vmdt"))
+    cases = {
+        "bridge": {"mode": "bridge", "bridge": host_bridge},
+        "tap": {"mode": "macvtap", "device": device, "macvtap_mode": "private"},
+        "ovs": {"mode": "openvswitch", "bridge": "vmdt-ovs0"},  # OVS bridges: free text
+    }
+    for tail, data in cases.items():
+        r = as_alice.post(BASE + "new/", {"name": NET_PREFIX + tail, **data})  # not started
+        assert r.status_code == 302, r.content.decode()
+    conn = real_networks()
+    bridge = etree.fromstring(conn.networkLookupByName(NET_PREFIX + "bridge").XMLDesc(0))
+    assert bridge.find("forward").get("mode") == "bridge"
+    assert bridge.find("bridge").get("name") == host_bridge
+    tap = etree.fromstring(conn.networkLookupByName(NET_PREFIX + "tap").XMLDesc(0))
+    assert tap.find("forward").attrib == {"mode": "private", "dev": device}
+    ovs = etree.fromstring(conn.networkLookupByName(NET_PREFIX + "ovs").XMLDesc(0))
+    assert ovs.find("virtualport").get("type") == "openvswitch"
+    assert not any(conn.networkLookupByName(NET_PREFIX + t).isActive() for t in cases)
+
+
+def test_an_edit_of_a_running_network_changes_its_definition_for_the_next_start(
+    as_alice: Client, local: Host, real_networks: Conn
+) -> None:
+    name = f"{NET_PREFIX}edit"
+    net = define_nat(real_networks(), name, 32)
+    data = {"mode": "nat", "ipv4_address": "10.251.32.1/24", "ipv4_dhcp_start": "10.251.32.20",
+            "ipv4_dhcp_end": "10.251.32.40", "domain": "t32.internal"}  # fmt: skip
+    preview = as_alice.post(f"{BASE}{name}/edit/", {**data, "preview": "1"}).content.decode()
+    assert "applies at its next start" in preview
+    assert "+      &lt;range start=&#x27;10.251.32.20&#x27;" in preview
+    r = as_alice.post(f"{BASE}{name}/edit/", data, follow=True)
+    assert "applies at its next start" in r.content.decode()
+
+    def range_of(flags: int) -> dict[str, str]:
+        return dict(etree.fromstring(net.XMLDesc(flags)).find("ip/dhcp/range").attrib)
+
+    assert range_of(libvirt.VIR_NETWORK_XML_INACTIVE) == {
+        "start": "10.251.32.20",
+        "end": "10.251.32.40",
+    }
+    assert range_of(0) == {"start": "10.251.32.100", "end": "10.251.32.150"}  # still running as was
+    as_alice.post(f"{BASE}{name}/stop/")
+    as_alice.post(f"{BASE}{name}/start/")
+    assert range_of(0) == {"start": "10.251.32.20", "end": "10.251.32.40"}
+    entry = audit_entries().filter(action="network-edit").get()
+    assert "+  <domain name='t32.internal'/>" in entry.diff and entry.outcome == "ok"
