@@ -18,6 +18,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from tests.events.conftest import layer, publisher, ws  # noqa: F401 (the live tests' fixtures)
 from tests.realhost import SYSTEM_URI, _quiet
 from vmdash.models import Host
 

@@ -662,3 +662,19 @@ def host_networking(host: HostRef) -> HostNetworking:
         )
 
     return pool().call(host.uri, read, f"Cannot read the networking of host '{host.label}'")
+
+
+def read_network(host: HostRef, uuid: str) -> NetworkSummary | None:
+    """The re-read a network event calls for: by UUID (virNetworkLookupByUUIDString,
+    then the calls of `get_summary`), None once it is gone. HostUnavailable."""
+
+    def read(conn: libvirt.virConnect) -> NetworkSummary | None:
+        try:
+            net = conn.networkLookupByUUIDString(uuid)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
+                return None  # undefined, or a transient network that stopped
+            raise
+        return _one(conn, host, net)
+
+    return pool().call(host.uri, read, f"Cannot read network {uuid} on host '{host.label}'")
