@@ -33,7 +33,6 @@ def network_list(request: HttpRequest, host: str) -> HttpResponse:
         "host": href,
         "rows": [r for r in rows if r.ref in allowed],
         "can_manage": can(door.who(request), Action.MANAGE_NETWORKS, href),
-        "op_info": OP_INFO,
     }
     template = "networks/list.html#table" if is_htmx(request) else "networks/list.html"
     return render(request, template, context)
@@ -45,7 +44,6 @@ def _detail_context(request: HttpRequest, href: HostRef, detail: NetworkDetail) 
         "n": detail.summary,
         "detail": detail,
         "can_manage": can(door.who(request), Action.MANAGE_NETWORKS, detail.ref),
-        "op_info": OP_INFO,
         "reserved": {h.mac for s in detail.summary.subnets for h in s.hosts},
     }
 

@@ -378,3 +378,20 @@ def test_an_edit_of_a_running_network_changes_its_definition_for_the_next_start(
     assert range_of(0) == {"start": "10.251.32.20", "end": "10.251.32.40"}
     entry = audit_entries().filter(action="network-edit").get()
     assert "+  <domain name='t32.internal'/>" in entry.diff and entry.outcome == "ok"
+
+
+def test_it_makes_a_dual_stack_nat_network_that_starts(
+    as_alice: Client, local: Host, real_networks: Conn
+) -> None:
+    name = f"{NET_PREFIX}dual"
+    r = as_alice.post(
+        BASE + "new/",
+        {"name": name, "mode": "nat", "ipv4_address": "10.251.33.1/24",
+         "ipv6_address": "fd00:251:33::1/64", "ipv6_dhcp_start": "fd00:251:33::100",
+         "ipv6_dhcp_end": "fd00:251:33::1ff", "start": "on"},
+    )  # fmt: skip
+    assert r.status_code == 302, r.content.decode()
+    net = real_networks().networkLookupByName(name)
+    assert net.isActive()
+    v6 = etree.fromstring(net.XMLDesc(0)).find("ip[@family='ipv6']")
+    assert v6 is not None and v6.find("dhcp/range").get("start") == "fd00:251:33::100"
