@@ -360,8 +360,8 @@ class StaticHostForm(forms.Form):
         data = super().clean() or {}
         if "ip" not in data:
             return data
-        try:
-            addr = ipaddress.ip_address(str(data["ip"]).strip())
+        try:  # "10.0.0.5/24" as a VM page shows it: the prefix is the subnet's
+            addr = ipaddress.ip_address(str(data["ip"]).strip().split("/")[0])
         except ValueError:
             self.add_error("ip", _("“%(v)s” is not an IP address.") % {"v": data["ip"]})
             return data

@@ -20,6 +20,7 @@ from vmdash.policy import Action, can, visible
 from vmdash.render import is_htmx
 from vmdash.virt import networks as virt_networks
 from vmdash.virt.errors import VirtError
+from vmdash.virt.names import name_problem
 from vmdash.virt.networks import NetworkDetail, Op
 from vmdash.virt.refs import HostRef, NetworkRef
 
@@ -223,6 +224,9 @@ def network_host_add(request: HttpRequest, host: str, name: str) -> HttpResponse
     except VirtError as err:
         form.add_error(None, str(err))
         return _hosts_response(request, href, detail, form, err.status)
+    messages.success(
+        request, _("%(mac)s now always gets %(ip)s.") % {"mac": entry.mac, "ip": entry.ip}
+    )
     return _hosts_response(
         request,
         href,
@@ -260,11 +264,19 @@ def network_host_remove(request: HttpRequest, host: str, name: str) -> HttpRespo
     )
 
 
+def _back(request: HttpRequest, href: HostRef, name: str) -> str:
+    """The VM page a "reserve this address" came from (POST vm=<name>), else the network's."""
+    vm = request.POST.get("vm", "")
+    if vm and name_problem(vm) is None and "/" not in vm:
+        return reverse("domain-devices", args=[href.slug, vm])
+    return reverse("network-detail", args=[href.slug, name])
+
+
 def _hosts_response(
     request: HttpRequest, href: HostRef, detail: NetworkDetail, form: StaticHostForm, status: int
 ) -> HttpResponse:
     if not is_htmx(request) and status == 200:
-        return redirect("network-detail", href.slug, detail.summary.name)
+        return redirect(_back(request, href, detail.summary.name))
     context = {**_detail_context(request, href, detail), "host_form": form}
     template = "networks/detail.html#dhcp" if is_htmx(request) else "networks/detail.html"
     return render(request, template, context, status=status)

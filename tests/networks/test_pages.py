@@ -306,3 +306,13 @@ def test_a_running_networks_own_bridge_address_is_no_collision() -> None:
         network_bridges=(("lan", "virbr51"),),
     )
     check_collisions(ipaddress.ip_interface("10.251.1.1/24"), facts, own="lan")  # no error
+
+
+def test_a_vm_page_can_reserve_the_address_it_shows_and_goes_back_to_it(
+    as_alice: Client, world: Host
+) -> None:
+    data = {"mac": "52:54:00:00:00:01", "ip": "10.251.1.77/24", "vm": "web1"}
+    r = as_alice.post(BASE + "lan/hosts/add/", data)
+    assert r.status_code == 302 and r["Location"] == "/hosts/world/domains/web1/devices/"
+    hosts = summary(world, "lan").subnets[0].hosts
+    assert virt.StaticHost("52:54:00:00:00:01", "10.251.1.77", "") in hosts
