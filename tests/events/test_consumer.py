@@ -154,8 +154,10 @@ async def test_it_resyncs_what_the_page_shows_after_a_reconnect(
 
     again = await ws(as_alice)
     await subscribe(again, row(WEB1), header(DB), resync=True)
-    pushed = await again.receive_from(timeout=5)
-    assert pushed.startswith("<!-- vmdash-live resync lab -->")
+    rows, rest = await again.receive_from(timeout=5), await again.receive_from(timeout=5)
+    assert rows.startswith("<!-- vmdash-live resync lab -->")
+    assert rest.startswith("<!-- vmdash-live resync lab -->")
+    pushed = rows + rest
     assert f'id="dom-{WEB1}"' in pushed and 'data-state="paused"' in pushed
     assert f'id="dom-head-{DB}"' in pushed and 'data-state="running"' in pushed
 
@@ -187,9 +189,11 @@ async def test_it_resyncs_when_messages_were_lost(
     await on_host(lambda c: c.lookupByUUIDString(DB).create())
     # Two messages never arrived (a full channel): the gap shows in the sequence.
     await publisher.domain("lab", WEB1, "web1", Change.METADATA_CHANGED, skip=2)
-    pushed = await comm.receive_from(timeout=5)
+    pushed = await _until(comm, 'id="domain-table"')
     assert pushed.startswith("<!-- vmdash-live resync lab -->")
-    assert 'id="domain-table"' in pushed and 'data-name="db" data-state="running"' in pushed
+    assert 'data-name="db" data-state="running"' in pushed
+    # htmx parses a frame that starts with a row as table rows: rows travel alone.
+    assert not pushed.split("-->", 1)[1].lstrip().startswith("<tr")
 
 
 async def test_a_page_rendered_before_an_event_it_missed_resyncs_on_subscribe(

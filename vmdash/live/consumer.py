@@ -19,6 +19,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
@@ -387,9 +388,15 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     # Sending, and checking that the session still holds.
 
     async def _send(self, label: str, parts: Iterable[str]) -> None:
+        """One frame per parsing context: htmx parses a frame that starts with
+        a <tr> as table rows, and would mangle a <div> after it (and the
+        reverse), so table rows go in a frame of their own."""
         parts = [p for p in parts if p]
-        if parts and self.user is not None:
-            await self.send(text_data=f"<!-- vmdash-live {label} -->\n" + "\n".join(parts))
+        rows = [p for p in parts if _ROW_START.match(p)]
+        others = [p for p in parts if not _ROW_START.match(p)]
+        for frame in (rows, others):
+            if frame and self.user is not None:
+                await self.send(text_data=f"<!-- vmdash-live {label} -->\n" + "\n".join(frame))
 
     def _session_key(self) -> str | None:
         session: Any = self.scope.get("session")
@@ -408,6 +415,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         await self._join(set())
         await self.channel_layer.group_discard(revoke.user_group(user.pk), self.channel_name)
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+_ROW_START = re.compile(r"\s*<(tr|td|th|tbody|thead|tfoot)[\s>]", re.IGNORECASE)
 
 
 def _name(obj: Any) -> str:
