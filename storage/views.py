@@ -172,7 +172,9 @@ def pool_sources(request: HttpRequest, host: str) -> HttpResponse:
 
 
 def volumes_context(request: HttpRequest, href: HostRef, name: str) -> dict[str, Any]:
-    summary = virt.get_pool(href, name)
+    # No refresh here: it rescans every file of the pool (seconds for thousands);
+    # libvirt reads each row's sizes fresh, and the pools page and its button refresh.
+    summary = virt.get_pool(href, name, refresh=False)
     q = request.GET.get("q", "").strip()
     number = _page_number(request)
     page = None

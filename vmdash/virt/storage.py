@@ -135,7 +135,7 @@ def _summarize(host: HostRef, p: libvirt.virStoragePool, refresh: bool = True) -
         except libvirt.libvirtError:
             pass  # busy (a volume being built): the figures of the last refresh stand
     state, capacity, allocation, available = _pool_state(p)
-    doc = PoolXML.parse(p.XMLDesc(0))
+    doc = PoolXML(parse(p.XMLDesc(0)), "")
     active = state in (PoolState.RUNNING, PoolState.DEGRADED)
     return PoolSummary(
         ref=PoolRef(host.slug, p.name(), p.UUIDString()),
@@ -172,11 +172,11 @@ def _lookup_pool(conn: libvirt.virConnect, host: HostRef, name: str) -> libvirt.
         raise
 
 
-def get_pool(host: HostRef, name: str) -> PoolSummary:
-    """One pool, refreshed; NotFound."""
+def get_pool(host: HostRef, name: str, refresh: bool = True) -> PoolSummary:
+    """One pool, refreshed unless not asked to (a refresh rescans every file); NotFound."""
     return _call(
         host,
-        lambda conn: _summarize(host, _lookup_pool(conn, host, name)),
+        lambda conn: _summarize(host, _lookup_pool(conn, host, name), refresh),
         f"Cannot read pool '{name}'",
     )
 
@@ -525,32 +525,23 @@ def _users(conn: libvirt.virConnect, uri: str) -> dict[str, tuple[VolumeUser, ..
     return users
 
 
-_VOL_TYPES = {
-    libvirt.VIR_STORAGE_VOL_FILE: "file",
-    libvirt.VIR_STORAGE_VOL_BLOCK: "block",
-    libvirt.VIR_STORAGE_VOL_DIR: "dir",
-    libvirt.VIR_STORAGE_VOL_NETWORK: "network",
-    libvirt.VIR_STORAGE_VOL_NETDIR: "netdir",
-    libvirt.VIR_STORAGE_VOL_PLOOP: "ploop",
-}
-
-
 def _row(
     host: HostRef,
     pool_name: str,
     vol: libvirt.virStorageVol,
     users: dict[str, tuple[VolumeUser, ...]],
 ) -> VolumeRow:
-    kind, capacity, allocation = vol.info()
-    doc = VolumeXML.parse(vol.XMLDesc(0))
+    """One volume from its XML alone (virStorageVolGetXMLDesc refreshes its sizes):
+    one call per row, which is what makes a page of a big pool cheap."""
+    doc = VolumeXML(parse(vol.XMLDesc(0)), "")  # read only: no Document bookkeeping
     path = doc.path or vol.path()
     return VolumeRow(
         ref=VolumeRef(host.slug, pool_name, vol.name(), vol.key()),
         path=path,
-        type=_VOL_TYPES.get(kind, str(kind)),
+        type=doc.type or "",
         format=doc.format or "",
-        capacity=capacity,
-        allocation=allocation,
+        capacity=doc.capacity or 0,
+        allocation=doc.allocation or 0,
         backing=doc.backing_path or "",
         users=users.get(path, ()) + users.get(f"{pool_name}/{vol.name()}", ()),
     )
@@ -566,8 +557,8 @@ def list_volumes(
         p = _lookup_pool(conn, host, pool_name)
         if not p.isActive():
             raise InvalidState(f"Pool '{pool_name}' is not active: start it to see its volumes.")
-        vols = p.listAllVolumes(0)
-        named = sorted(((v.name(), v) for v in vols), key=lambda nv: nv[0].casefold())
+        named = [(v.name(), v) for v in p.listAllVolumes(0)]
+        named.sort(key=lambda nv: nv[0].casefold())
         needle = q.casefold()
         hits = [v for n, v in named if needle in n.casefold()] if needle else [v for _n, v in named]
         users = _users(conn, host.uri)
