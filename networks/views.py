@@ -224,9 +224,9 @@ def network_host_add(request: HttpRequest, host: str, name: str) -> HttpResponse
     except VirtError as err:
         form.add_error(None, str(err))
         return _hosts_response(request, href, detail, form, err.status)
-    messages.success(
-        request, _("%(mac)s now always gets %(ip)s.") % {"mac": entry.mac, "ip": entry.ip}
-    )
+    if not is_htmx(request):  # htmx: the swapped table shows it
+        done = _("%(mac)s now always gets %(ip)s.") % {"mac": entry.mac, "ip": entry.ip}
+        messages.success(request, done)
     return _hosts_response(
         request,
         href,

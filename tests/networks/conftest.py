@@ -18,8 +18,10 @@ from typing import Any
 import libvirt
 import pytest
 
+from tests.browser.conftest import browser  # noqa: F401 (one Chromium per session)
 from tests.events.conftest import layer, publisher, ws  # noqa: F401 (the live tests' fixtures)
 from tests.realhost import SYSTEM_URI, _quiet
+from tests.servers import Vmdash, start_vmdash
 from vmdash.models import Host
 
 WORLD_URI = f"test://{Path(__file__).parent / 'world.xml'}"
@@ -83,3 +85,46 @@ def real_networks() -> Iterator[Callable[[], libvirt.virConnect]]:
 def local(db: None, real_networks: object) -> Host:
     """The real libvirtd as a vmdash host."""
     return Host.objects.create(slug="local", name="This machine", uri=SYSTEM_URI)
+
+
+@pytest.fixture
+def dhcp_client() -> Iterator[Callable[[str, str, str], str]]:
+    """A real DHCP client on a network's bridge: busybox udhcpc in a network
+    namespace of this host, behind a veth pair (no guest of ours has a NIC
+    driver). Returns the address it got; namespace and veth removed after."""
+    made: list[tuple[str, str]] = []
+
+    def ask(bridge: str, mac: str, hostname: str) -> str:
+        n = len(made)
+        ns, host_end, ns_end = f"vmdash-t-ns{n}", f"vmdt-h{n}", f"vmdt-g{n}"
+        made.append((ns, host_end))
+        for cmd in (
+            ["ip", "netns", "add", ns],
+            ["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end],
+            ["ip", "link", "set", ns_end, "netns", ns],
+            ["ip", "link", "set", host_end, "master", bridge, "up"],
+            ["ip", "netns", "exec", ns, "ip", "link", "set", ns_end, "address", mac, "up"],
+        ):
+            subprocess.run(cmd, check=True, capture_output=True)
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", ns_end, "-n", "-q",
+             "-t", "10", "-s", "/bin/true", "-x", f"hostname:{hostname}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        for line in (out.stdout + out.stderr).splitlines():
+            if "lease of" in line:
+                return line.split("lease of ")[1].split()[0]
+        raise AssertionError(f"udhcpc got no lease: {out.stdout}{out.stderr}")
+
+    yield ask
+    for ns, host_end in made:
+        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, real_networks: object) -> Iterator[Vmdash]:
+    """vmdash in its own process, on the real libvirtd as host "local"."""
+    srv = start_vmdash(tmp_path_factory.mktemp("vmdash-networks"))
+    yield srv
+    srv.stop()

@@ -241,41 +241,6 @@ def test_deleting_a_network_a_running_vm_uses_is_refused_with_its_name(
     assert (entry.action, entry.outcome) == ("network-delete", "error") and vm in entry.message
 
 
-@pytest.fixture
-def dhcp_client() -> Iterator[Callable[[str, str, str], str]]:
-    """A real DHCP client on a network's bridge: busybox udhcpc in a network
-    namespace of this host, behind a veth pair (no guest of ours has a NIC
-    driver). Returns the address it got; namespace and veth removed after."""
-    made: list[tuple[str, str]] = []
-
-    def ask(bridge: str, mac: str, hostname: str) -> str:
-        n = len(made)
-        ns, host_end, ns_end = f"vmdash-t-ns{n}", f"vmdt-h{n}", f"vmdt-g{n}"
-        made.append((ns, host_end))
-        for cmd in (
-            ["ip", "netns", "add", ns],
-            ["ip", "link", "add", host_end, "type", "veth", "peer", "name", ns_end],
-            ["ip", "link", "set", ns_end, "netns", ns],
-            ["ip", "link", "set", host_end, "master", bridge, "up"],
-            ["ip", "netns", "exec", ns, "ip", "link", "set", ns_end, "address", mac, "up"],
-        ):
-            subprocess.run(cmd, check=True, capture_output=True)
-        out = subprocess.run(
-            ["ip", "netns", "exec", ns, "busybox", "udhcpc", "-i", ns_end, "-n", "-q",
-             "-t", "10", "-s", "/bin/true", "-x", f"hostname:{hostname}"],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        for line in (out.stdout + out.stderr).splitlines():
-            if "lease of" in line:
-                return line.split("lease of ")[1].split()[0]
-        raise AssertionError(f"udhcpc got no lease: {out.stdout}{out.stderr}")
-
-    yield ask
-    for ns, host_end in made:
-        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-
-
 def test_a_dhcp_client_gets_its_reserved_address_and_a_lease_can_be_reserved(
     as_alice: Client,
     local: Host,
