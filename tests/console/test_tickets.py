@@ -260,3 +260,12 @@ def test_a_view_only_grant_in_the_policy_alone_rules_the_ticket_desk(
     with pytest.raises(tickets.Refused, match="may no longer"):
         redeem(token_of(full), as_bob)
     assert ask(as_bob, "db")[0] == 404  # no grant on the other VM: not even seen
+
+
+def test_a_ticket_is_refused_once_its_session_logged_out(
+    as_alice: Client, issued: Callable[..., str]
+) -> None:
+    token, header = issued(), cookie(as_alice)
+    as_alice.post("/accounts/logout/")
+    with pytest.raises(tickets.Refused, match="session of user 'alice' has ended"):
+        redeem(token, header=header)

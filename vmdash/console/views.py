@@ -70,12 +70,10 @@ def proxy_answers(timeout: float = 0.5) -> bool:
 
 
 def _proxy_down_message() -> str:
-    return (
-        "The console proxy does not answer on "
-        f"{settings.VMDASH_CONSOLE_PROXY_HOST}:{settings.VMDASH_CONSOLE_PROXY_PORT}. "
-        "`make run` starts it (manage.py vmdash_console_proxy); ask the administrator "
-        "to start it or check its log."
-    )
+    return _(
+        "The console proxy does not answer on %(address)s. `make run` starts it "
+        "(manage.py vmdash_console_proxy); ask the administrator to start it or check its log."
+    ) % {"address": f"{settings.VMDASH_CONSOLE_PROXY_HOST}:{settings.VMDASH_CONSOLE_PROXY_PORT}"}
 
 
 def _console_strings() -> dict[str, str]:
