@@ -99,6 +99,9 @@ def remove_from_libvirtd() -> None:
 
 def setup_django(data: Path) -> None:
     os.environ["VMDASH_DATA_DIR"] = str(data)
+    # The benchmark's test-driver world lives here; vmdash opens test:// worlds
+    # only inside VMDASH_TEST_DRIVER_DIR.
+    os.environ["VMDASH_TEST_DRIVER_DIR"] = str(data)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vmdash.settings")
     import django
 
