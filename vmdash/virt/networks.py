@@ -566,7 +566,8 @@ class HostNetworking:
 def is_local(uri: str) -> bool:
     """A URI of this machine's own hypervisor (not the test driver, not remote)."""
     parts = urlsplit(uri)
-    return parts.scheme.split("+")[0] != "test" and not parts.hostname and "+" not in parts.scheme
+    driver, _plus, transport = parts.scheme.partition("+")
+    return driver != "test" and not parts.hostname and transport in ("", "unix")
 
 
 def _sys_net() -> tuple[tuple[str, ...], tuple[str, ...]]:
