@@ -72,6 +72,8 @@ def network_confirm(request: HttpRequest, host: str, name: str, op: str) -> Http
     """The confirmation page for deleting (no JS needed); names the running VMs."""
     operation = _op(op)
     href, _ref = door.network(door.who(request), host, name, Action.MANAGE_NETWORKS)
+    if not OP_INFO[operation].confirm:
+        raise Http404(_("“%(op)s” needs no confirmation.") % {"op": op})
     summary = virt_networks.get_summary(href, name)
     context = {"host": href, "n": summary, "op": operation, "info": OP_INFO[operation]}
     return render(request, "networks/confirm.html", context)
