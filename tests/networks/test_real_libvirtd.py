@@ -73,8 +73,9 @@ def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[..., s
         etree.SubElement(nic, "mac", address=mac)
         etree.SubElement(nic, "source", network=network)
         etree.SubElement(nic, "model", type="virtio")
-        # No boot ROM: the guest boots its kernel directly, and on this machine
-        # QEMU cannot find efi-virtio.rom (/usr/share/qemu has no links to ipxe-qemu).
+        # No boot ROM: the guest boots its kernel directly, and on this machine a
+        # virtio NIC with its ROM stops QEMU at start ("qemu unexpectedly closed
+        # the monitor", nothing more in its log); without the ROM it starts.
         etree.SubElement(nic, "rom", enabled="no")
         dom_ = real_networks().defineXML(etree.tostring(dom, encoding="unicode"))
         made.append(name)
