@@ -17,9 +17,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
+from vmdash import policy
 from vmdash.access.rules import rules_of
 from vmdash.models import Host
-from vmdash.policy import ANONYMOUS, Action, Who, can, require, visible
+from vmdash.policy import ANONYMOUS, Action, Who
 from vmdash.virt.errors import NotFound
 from vmdash.virt.names import name_problem
 from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef, VolumeRef
@@ -70,16 +71,16 @@ def host(who_: Who, slug: str, action: Action = Action.VIEW) -> HostRef:
     obj = Host.objects.filter(slug=slug, enabled=True).first()
     if obj is None:
         raise Http404(_("There is no host '%(slug)s'.") % {"slug": slug})
-    require(who_, action, obj.ref)
+    policy.require(who_, action, obj.ref)
     return obj.ref
 
 
 def host_record(who_: Who, slug: str) -> Host:
     """A host as stored, enabled or not, for those who manage hosts (404 / 403)."""
     obj = Host.objects.filter(slug=slug).first()
-    if obj is None or not (obj.enabled or can(who_, Action.MANAGE_HOSTS, obj.ref)):
+    if obj is None or not (obj.enabled or policy.can(who_, Action.MANAGE_HOSTS, obj.ref)):
         raise Http404(_("There is no host '%(slug)s'.") % {"slug": slug})
-    require(who_, Action.MANAGE_HOSTS, obj.ref)
+    policy.require(who_, Action.MANAGE_HOSTS, obj.ref)
     return obj
 
 
@@ -95,7 +96,7 @@ def domain(
         raise Http404(
             _("There is no VM '%(name)s' on host '%(host)s'.") % {"name": name, "host": href.label}
         ) from None
-    require(who_, action, ref)
+    policy.require(who_, action, ref)
     return href, ref
 
 
@@ -114,7 +115,7 @@ def pool(
     href = host(who_, host_slug)
     check_name(name)
     ref = _found(lambda: pool_ref(href, name))
-    require(who_, action, ref)
+    policy.require(who_, action, ref)
     return href, ref
 
 
@@ -127,7 +128,7 @@ def volume(
     href, _pool = pool(who_, host_slug, pool_name)
     check_name(name)
     ref = _found(lambda: volume_ref(href, pool_name, name))
-    require(who_, action, ref)
+    policy.require(who_, action, ref)
     return href, ref
 
 
@@ -138,7 +139,7 @@ def network(
     href = host(who_, host_slug)
     check_name(name)
     ref = _found(lambda: network_ref(href, name))
-    require(who_, action, ref)
+    policy.require(who_, action, ref)
     return href, ref
 
 
@@ -150,25 +151,25 @@ def console(
     Action.CONSOLE may choose view-only; Action.CONSOLE_VIEW_ONLY always gets it.
     """
     href, ref = domain(who_, host_slug, name)
-    if can(who_, Action.CONSOLE, ref):
+    if policy.can(who_, Action.CONSOLE, ref):
         return href, ref, want_view_only
-    require(who_, Action.CONSOLE_VIEW_ONLY, ref)
+    policy.require(who_, Action.CONSOLE_VIEW_ONLY, ref)
     return href, ref, True
 
 
 def console_allowed(who_: Who, ref: DomainRef, view_only: bool) -> bool:
     """May `who_` still hold this console (the desk and open consoles ask again)?"""
-    if can(who_, Action.CONSOLE, ref):
+    if policy.can(who_, Action.CONSOLE, ref):
         return True
-    return view_only and can(who_, Action.CONSOLE_VIEW_ONLY, ref)
+    return view_only and policy.can(who_, Action.CONSOLE_VIEW_ONLY, ref)
 
 
 def visible_hosts(who_: Who) -> list[Host]:
     """The enabled hosts `who_` may see."""
     hosts = list(Host.objects.filter(enabled=True))
-    allowed = {r.slug for r in visible(who_, [h.ref for h in hosts])}
+    allowed = {r.slug for r in policy.visible(who_, [h.ref for h in hosts])}
     return [h for h in hosts if h.slug in allowed]
 
 
 def visible_domains(who_: Who, refs: list[DomainRef]) -> list[DomainRef]:
-    return visible(who_, refs)
+    return policy.visible(who_, refs)
