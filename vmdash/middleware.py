@@ -14,7 +14,7 @@ from django.utils.cache import patch_cache_control
 from vmdash.audit import Actor, Outcome, record
 from vmdash.render import error_response
 from vmdash.virt.errors import VirtError
-from vmdash.virt.refs import DomainRef
+from vmdash.virt.refs import DomainRef, NetworkRef, ObjectRef, PoolRef, VolumeRef
 
 _SAFE = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
@@ -50,17 +50,29 @@ class AuditDeniedMiddleware:
             action, kwargs = "post", {}
         else:
             action, kwargs = match.url_name or "post", match.kwargs
-        host, name = str(kwargs.get("host", "")), str(kwargs.get("name", ""))
-        ref = DomainRef(host, name) if name else None
         record(
             Actor.of_request(request),
             action.removeprefix("domain-"),
-            ref,
+            _ref_of(action, kwargs),
             Outcome.DENIED,
             f"{request.path_info}: {exception}",
-            object_type="" if ref else ("host" if host else ""),
-            object_name="" if ref else host,
+            object_type="" if kwargs.get("name") else ("host" if kwargs.get("host") else ""),
+            object_name="" if kwargs.get("name") else str(kwargs.get("host", "")),
         )
+
+
+def _ref_of(url_name: str, kwargs: dict[str, object]) -> ObjectRef | None:
+    """The object a refused URL named, by its URL name's kind (domain-, pool-, volume-, …)."""
+    host, name = str(kwargs.get("host", "")), str(kwargs.get("name", ""))
+    if not name:
+        return None
+    if url_name.startswith("network-"):
+        return NetworkRef(host, name)
+    if url_name.startswith("volume-") and kwargs.get("volume"):
+        return VolumeRef(host, name, str(kwargs["volume"]))
+    if url_name.startswith(("pool-", "volume-", "storage-")):
+        return PoolRef(host, name)
+    return DomainRef(host, name)
 
 
 class PrivateCacheMiddleware:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -102,11 +102,10 @@ class Who:
     active: bool = False
     staff: bool = False
     superuser: bool = False
-    groups: frozenset[str] = field(default_factory=frozenset)
-    rules: tuple[Rule, ...] = ()
+    rules: tuple[Rule, ...] = ()  # their live grants, also those given to their groups
 
     @classmethod
-    def of(cls, user: _User, groups: Iterable[str] = (), rules: Iterable[Rule] = ()) -> Who:
+    def of(cls, user: _User, rules: Iterable[Rule] = ()) -> Who:
         """From a user object already in memory (the door adds what needs the database)."""
         if not (user.is_authenticated and user.is_active):
             return ANONYMOUS
@@ -117,7 +116,6 @@ class Who:
             active=True,
             staff=bool(user.is_staff),
             superuser=bool(user.is_superuser),
-            groups=frozenset(groups),
             rules=tuple(rules),
         )
 

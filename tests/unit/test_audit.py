@@ -110,3 +110,9 @@ def test_deleting_a_user_keeps_their_entries(bob: User) -> None:
     bob.delete()
     entry = AuditEntry.objects.get(action="start")
     assert (entry.user_id, entry.username) == (None, "bob")
+
+
+def test_a_refused_network_action_names_a_network(as_bob: Client, lab: Host) -> None:
+    assert as_bob.post("/hosts/lab/networks/default/stop/").status_code == 404
+    entry = audit_entries().get()
+    assert (entry.outcome, entry.object_type, entry.object_name) == ("denied", "network", "default")

@@ -9,10 +9,10 @@ from vmdash.access.models import Grant
 from vmdash.policy import Rule
 
 
-def rules_of(user_id: int, group_ids: list[int]) -> list[Rule]:
-    """The live grants of a user, given to them or to one of their groups."""
+def rules_of(user_id: int) -> list[Rule]:
+    """The live grants of a user, given to them or to one of their groups (one query)."""
     grants = (
-        Grant.objects.filter(Q(user_id=user_id) | Q(group_id__in=group_ids))
+        Grant.objects.filter(Q(user_id=user_id) | Q(group__user__id=user_id))
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .select_related("role")
     )
