@@ -187,6 +187,8 @@ def volumes_context(request: HttpRequest, href: HostRef, name: str) -> dict[str,
         "vols": page,
         "pager": pager,
         "q": q,
+        # reverse() once, not per row: a page has 100 of them.
+        "volume_base": reverse("volume-detail", args=[href.slug, name, "-"])[:-2],
         "is_library": _library_uuid(href) == summary.uuid,
         "can_manage": can(door.who(request), Action.MANAGE_STORAGE, summary.ref),
     }

@@ -1010,3 +1010,18 @@ class Download:
             except libvirt.libvirtError:
                 pass
             self._stream = None
+
+
+def read_pool(host: HostRef, uuid: str) -> PoolSummary | None:
+    """A pool by UUID (virStoragePoolLookupByUUIDString), refreshed; None once it is gone."""
+
+    def read(conn: libvirt.virConnect) -> PoolSummary | None:
+        try:
+            p = conn.storagePoolLookupByUUIDString(uuid)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+                return None
+            raise
+        return _summarize(host, p)
+
+    return _call(host, read, f"Cannot read pool {uuid}")
