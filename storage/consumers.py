@@ -66,7 +66,7 @@ def _authorize(
             "volume-upload",
             PoolRef(host, pool_name),
             Outcome.DENIED,
-            f"upload into {volume!r}: {err}",
+            f"upload into {volume!r}: {err}" if volume else f"upload: {err}",
         )
         raise Refused(_("No such pool or volume, or you may not upload into it.")) from None
 
@@ -84,6 +84,13 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if user is None or not user.is_authenticated:
             await self._refuse(_("Log in to upload."))
             return
+        try:  # the pool, at once: a socket nobody may use is not left open
+            await database_sync_to_async(_authorize)(
+                self.scope, self.host_slug, self.pool_name, "", True
+            )
+        except Refused as err:
+            await self._refuse(str(err))
+            return
         self.group = revoke.user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.started = time.monotonic()
@@ -95,7 +102,7 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         try:
             message = json.loads(text_data or "")
         except ValueError:
-            await self._refuse(_("The upload sent a message vmdash does not read."))
+            await self._refuse(_("The upload sent a message vmdash does not read."), "refused")
             return
         if message.get("type") == "start" and self.upload is None:
             await self._start(message)
@@ -118,7 +125,7 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 await self._audit(
                     VolumeRef(self.host_slug, self.pool_name, name), Outcome.ERROR, str(err)
                 )
-            await self._refuse(str(err))
+            await self._refuse(str(err), "denied" if isinstance(err, Refused) else "refused")
             return
         self.upload, self.started = upload, time.monotonic()
         await self.send(json.dumps({"type": "ready", "window": WINDOW, "chunk": CHUNK}))
@@ -126,7 +133,7 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def _chunk(self, data: bytes) -> None:
         upload = self.upload
         if upload is None or self.ended:
-            await self._refuse(_("Send the start message first."))
+            await self._refuse(_("Send the start message first."), "refused")
             return
         try:
             sent = await asyncio.to_thread(upload.send, data)
@@ -163,9 +170,9 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             Actor.of_scope(self.scope), "volume-upload", ref, outcome, message
         )
 
-    async def _refuse(self, message: str) -> None:
+    async def _refuse(self, message: str, reason: str = "denied") -> None:
         self.ended = True
-        await self.send(json.dumps({"type": "error", "message": message}))
+        await self.send(json.dumps({"type": "error", "reason": reason, "message": message}))
         await self.close(CLOSE_REFUSED)
 
     async def disconnect(self, code: int) -> None:
