@@ -52,7 +52,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy vmdash domains networks storage
+	$(VENV)/bin/mypy vmdash hosts domains networks storage people
 
 pytest: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
     host-card     host-<slug>        hosts/_host_card.html            overview, host list
     host-facts    host-facts-<slug>  hosts/host_detail.html#facts     a host's page
-    state-totals  state-totals       vmdash/overview.html#totals      the overview's totals
+    state-totals  state-totals       hosts/overview.html#totals      the overview's totals
 
 Each re-reads the host when one of its VMs changes state or the host goes
 down or comes back; a host that does not answer renders as unreachable.
@@ -68,7 +68,7 @@ register(
     PageRegion(
         name="state-totals",
         element_id="state-totals",
-        partial="vmdash/overview.html#totals",
+        partial="hosts/overview.html#totals",
         context=_totals_context,
         wants=_totals_wants,
         personal=False,

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from hosts.forms import HostForm, probe_error
+from hosts.live import totals
 from vmdash import door
 from vmdash.audit import Actor, Outcome, record
 from vmdash.models import Host
@@ -22,6 +23,22 @@ from vmdash.virt.connection import pool
 from vmdash.virt.hosts import each_host, host_info
 from vmdash.virt.refs import HostRef
 from vmdash.virt.uris import redact
+
+
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    """Every host the person may see, and their VMs by state."""
+    who = door.who(request)
+    hosts = door.visible_hosts(who)
+    results = each_host([h.ref for h in hosts], host_info, settings.VMDASH_HOST_TIMEOUT)
+    counted = totals([r.value.counts for r in results if r.value])
+    context = {
+        "results": results,
+        "totals": counted,
+        "total": sum(n for _state, n in counted),
+        "can_manage": can(who, Action.MANAGE_HOSTS),
+    }
+    return render(request, "hosts/overview.html", context)
 
 
 @require_GET

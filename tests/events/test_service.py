@@ -18,6 +18,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from tests.conftest import TESTNODE_URI
 from vmdash.live.messages import host_group, object_group, status_group
 from vmdash.live.service import EventService
 from vmdash.virt.events import Change, Event, HostStatus, HostWatcher, ObjectEvent, ObjectKind
@@ -206,7 +207,7 @@ async def test_the_service_follows_the_host_list(demo: Any) -> None:
     service = EventService(InMemoryChannelLayer(), load_hosts=lambda: list(hosts))
     await service.refresh()
     first = service.watchers["demo"]
-    hosts[:] = [HostRef("demo", "test:///default?again"), REFUSED]
+    hosts[:] = [HostRef("demo", TESTNODE_URI), REFUSED]  # another world: a new URI
     await service.refresh()
     assert set(service.watchers) == {"demo", "refused"}
     assert service.watchers["demo"] is not first  # the URI changed: a new watcher

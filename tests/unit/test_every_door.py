@@ -92,6 +92,7 @@ def _ws_routes() -> list[str]:
 WS_EXPECT = {
     "ws/events/": "open",  # per-event policy: tests/events/test_consumer.py
     "ws/hosts/<slug:host>/domains/<str:name>/serial/": "denied",
+    "ws/hosts/<slug:host>/storage/<str:name>/upload/": "denied",
 }
 
 

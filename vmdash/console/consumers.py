@@ -31,12 +31,12 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import vmdash.virt.domains as virt_domains
 from vmdash import door, revoke
 from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions
 from vmdash.console.models import ConsoleSession
 from vmdash.virt import consoles
-from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
 

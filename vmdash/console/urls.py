@@ -2,7 +2,7 @@ from django.urls import path
 
 from vmdash.console import views
 
-# Included from domains/urls.py under /hosts/<host>/domains/<name>/.
+# The VM app's urls.py includes these under /hosts/<host>/domains/<name>/.
 urlpatterns = [
     path("console/", views.console_page, name="domain-console"),
     path("console/popout/", views.console_popout, name="domain-console-popout"),

@@ -15,13 +15,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+import vmdash.virt.domains as virt_domains
 from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions, tickets
 from vmdash.policy import Action
 from vmdash.virt import consoles
-from vmdash.virt import domains as virt_domains
-from vmdash.virt.domains import Op
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
 
@@ -94,7 +93,6 @@ def _page(request: HttpRequest, host: str, name: str, template: str, tab: str) -
         "detail": detail,
         "host": host_ref,
         "tab": tab,
-        "all_ops": list(Op),
         "can_operate": policy.can(door.who(request), Action.OPERATE, detail.ref),
         "forced_view_only": view_only,
         "has_vnc": any(g.type == "vnc" for g in detail.graphics),

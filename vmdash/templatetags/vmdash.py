@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
-from django.http import QueryDict
+from django.http import HttpRequest
+
+from vmdash import door, policy
 
 register = template.Library()
 
@@ -32,15 +32,13 @@ def bytes_(value: int | None) -> str:
     return kib(value // 1024)
 
 
-@register.simple_tag(takes_context=True)
-def query(context: Any, **changes: Any) -> str:
-    """The current query string with some parameters changed ('' removes one)."""
-    params: QueryDict = context["request"].GET.copy()
-    for key, value in changes.items():
-        if value in ("", None):
-            params.pop(key, None)
-        else:
-            params[key] = str(value)
-    params.pop("page", None) if "page" not in changes else None
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"
+@register.filter
+def may(request: HttpRequest, action: str) -> bool:
+    """May the person of `request` do `action` site-wide? (Cosmetic: every view asks again.)"""
+    return policy.can(door.who(request), policy.Action(action))
+
+
+@register.filter
+def may_somewhere(request: HttpRequest, action: str) -> bool:
+    """Does the person hold `action` anywhere (to show the page that lists where)?"""
+    return policy.can_somewhere(door.who(request), policy.Action(action))

@@ -238,7 +238,7 @@ class ConnectionPool:
             try:
                 return fn(conn)
             except libvirt.libvirtError as err:
-                if is_connection_lost(err):
+                if is_connection_lost(err) and not _still_alive(conn, err):
                     self.drop(uri)
                     if attempt == 1:
                         continue
@@ -344,3 +344,15 @@ def probe(uri: str) -> str:
 
 
 __all__ = ["ConnectionPool", "VirtError", "pool", "probe", "reset_pool"]
+
+
+def _still_alive(conn: libvirt.virConnect, err: libvirt.libvirtError) -> bool:
+    """A system error on a connection that is still alive is the host's answer
+    (a mkdir that failed, a file it cannot read), not a lost connection: it
+    must not be retried, since the work may be half done (virConnectIsAlive)."""
+    if err.get_error_code() != libvirt.VIR_ERR_SYSTEM_ERROR:
+        return False
+    try:
+        return bool(conn.isAlive())
+    except libvirt.libvirtError:
+        return False
