@@ -63,6 +63,8 @@ bench: system venv
 	$(PY) bench/domain_list.py
 	$(PY) bench/events.py
 	$(PY) bench/console.py
+	$(PY) bench/silent_host.py
+	$(PY) bench/storage.py
 
 clean:
 	rm -rf $(VENV) var
