@@ -73,12 +73,40 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     _sweep()
 
 
+class _LiveConnection:
+    """The session's raw connection, opened again when libvirtd was restarted
+    under it (tests/integration/test_libvirtd_restart.py does that): a call
+    that finds the socket gone reopens it and is made once more."""
+
+    def __init__(self, conn: libvirt.virConnect) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._conn, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: object, **kwargs: object) -> object:
+            try:
+                return getattr(self._conn, name)(*args, **kwargs)
+            except libvirt.libvirtError as err:
+                if err.get_error_code() not in _GONE and "socket is closed" not in str(err):
+                    raise
+                self._conn = libvirt.open(SYSTEM_URI)
+                return getattr(self._conn, name)(*args, **kwargs)
+
+        return call
+
+
+_GONE = {libvirt.VIR_ERR_SYSTEM_ERROR, libvirt.VIR_ERR_RPC, libvirt.VIR_ERR_INVALID_CONN}
+
+
 @pytest.fixture(scope="session")
 def system_conn() -> Iterator[libvirt.virConnect]:
     """A raw libvirt connection to the real libvirtd, to check what vmdash did."""
     libvirt.registerErrorHandler(_quiet, None)
     try:
-        conn = libvirt.open(SYSTEM_URI)
+        conn = _LiveConnection(libvirt.open(SYSTEM_URI))
     except libvirt.libvirtError as err:
         pytest.fail(
             f"libvirtd does not answer on {SYSTEM_URI} ({err}). "

@@ -106,8 +106,10 @@ async def test_a_change_made_with_libvirt_directly_reaches_the_page(
     await connected(comm, uuid)
 
     await sync_to_async(lambda: guest.dom().create())()
-    pushed = await until(comm, f'id="dom-{uuid}"', 'data-state="running"')
-    assert f'id="dom-head-{uuid}"' in pushed  # the detail header in the same push
+    # The row and the detail header (table rows travel in a frame of their own).
+    pushed, _head = await seen(
+        comm, (f'id="dom-{uuid}"', 'data-state="running"'), (f'id="dom-head-{uuid}"',)
+    )
     assert 'data-op="shutdown"' in pushed and 'data-op="start"' not in pushed
     toast = await until(comm, "data-live-toast")
     assert f"{guest.name} was started outside vmdash." in toast

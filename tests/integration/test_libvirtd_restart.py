@@ -31,7 +31,7 @@ def test_pages_survive_a_libvirtd_restart_and_reconnect(
     response = client.get("/domains/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Host This machine:" in page and f'data-name="{guest.name}"' not in page
+    assert "Host This machine is unreachable" in page and f'data-name="{guest.name}"' not in page
     host_page = client.get("/hosts/local/").content.decode()
     assert "unreachable" in host_page
     assert client.get(f"/hosts/local/domains/{guest.name}/").status_code == 503

@@ -271,19 +271,28 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         return session.session_key if session is not None else None
 
     def _session_holds(self) -> bool:
+        """Still logged in, and still allowed this console (a grant may have ended)?"""
         user = self.scope.get("user")
         key = self._session_key()
+        who = door.load_who_id(user.pk if user is not None else None)
+        if not door.console_allowed(who, self.ref, self.view_only):
+            return False
         # A consumer without a session (tests' communicators) is checked by its user only.
         if key is None:
-            return bool(user is not None and door.load_who_id(user.pk).active)
+            return who.active
         return revoke.session_holds(user.pk if user is not None else None, key)
+
+    async def vmdash_rights(self, message: dict[str, Any]) -> None:
+        """A grant of this user was given, changed or taken back: ask again at once."""
+        if not await database_sync_to_async(self._session_holds)():
+            await self._end_revoked(_("Your access to this console ended."))
 
     async def vmdash_revoked(self, message: dict[str, Any]) -> None:
         """Logout, deactivation or password change: this console ends now."""
         if revoke.is_revoked_for(message, self._session_key()):
             await self._end_revoked()
 
-    async def _end_revoked(self) -> None:
+    async def _end_revoked(self, why: str = "") -> None:
         if self.pump is not None and self.pump is not asyncio.current_task():
             self.pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -292,8 +301,8 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         if self.console is not None:
             console, self.console = self.console, None
             await asyncio.to_thread(console.close)
-        await self._close_session("the user's session ended")
-        await self.status("ended", _("Your session ended."))
+        await self._close_session("access ended" if why else "the user's session ended")
+        await self.status("ended", why or _("Your session ended."))
         await self.close(CLOSE_REVOKED)
 
     async def disconnect(self, code: int) -> None:

@@ -50,7 +50,7 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from vmdash import revoke
+from vmdash import door, revoke
 from vmdash.audit import Actor, Outcome, record
 from vmdash.console import sessions, tickets
 from vmdash.console.models import ConsoleSession
@@ -266,7 +266,7 @@ class Desk:
 
 
 def _sessions_ended(peers: list[_Peer]) -> list[_Peer]:
-    """The peers whose login session is over: revoke.session_holds, batched.
+    """The peers whose login session is over or whose grant ended, batched.
 
     With database sessions (the default) this is two queries for all peers;
     other session engines are asked one session at a time.
@@ -278,7 +278,12 @@ def _sessions_ended(peers: list[_Peer]) -> list[_Peer]:
             p
             for p in peers
             if p.grant is not None
-            and not revoke.session_holds(p.grant.user_id, p.grant.session_key)
+            and not (
+                revoke.session_holds(p.grant.user_id, p.grant.session_key)
+                and door.console_allowed(
+                    door.load_who_id(p.grant.user_id), p.grant.ref, p.grant.view_only
+                )
+            )
         ]
     live = Session.objects.filter(
         session_key__in={g.session_key for g in grants}, expire_date__gt=timezone.now()
@@ -295,4 +300,10 @@ def _sessions_ended(peers: list[_Peer]) -> list[_Peer]:
             session.get(HASH_SESSION_KEY, ""), hashes.get(grant.user_id, "-")
         )
 
-    return [p for p in peers if p.grant is not None and not holds(p.grant)]
+    whos = {u.pk: door.load_who(u) for u in users}
+
+    def allowed(grant: tickets.Grant) -> bool:
+        who = whos.get(grant.user_id)
+        return who is not None and door.console_allowed(who, grant.ref, grant.view_only)
+
+    return [p for p in peers if p.grant is not None and not (holds(p.grant) and allowed(p.grant))]

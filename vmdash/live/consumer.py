@@ -101,6 +101,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         # Logout, deactivation, a new password: told at once (vmdash/revoke.py).
         await self.channel_layer.group_add(revoke.user_group(user.pk), self.channel_name)
         self.who = await database_sync_to_async(door.load_who)(user)
+        self._watch_expiry()
         self.csrf_token = _csrf_token(push_request(self.scope))
         ensure_embedded()
 
@@ -127,6 +128,26 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     async def vmdash_revoked(self, message: dict[str, Any]) -> None:
         if self.user is not None and revoke.is_revoked_for(message, self._session_key()):
             await self._shut()
+
+    async def vmdash_rights(self, message: dict[str, Any]) -> None:
+        """A grant was given, changed, taken back or ran out: from now on every
+        event is judged by the new rights, and hosts no longer visible are left."""
+        if self.user is None:
+            return
+        self.who = await database_sync_to_async(door.load_who_id)(self.user.pk)
+        visible = await database_sync_to_async(regions.visible_hosts)(self.who)
+        self.sub.visible = {h: r for h, r in self.sub.visible.items() if h in visible}
+        await self._join(self.sub.groups())
+        self._watch_expiry()
+
+    def _watch_expiry(self) -> None:
+        """Ask again when the next grant of this person ends (no message comes then)."""
+        ends = self.who.next_expiry
+        if ends is not None:
+            delay = max(0.0, ends - time.time()) + 0.1
+            asyncio.get_running_loop().call_later(
+                delay, lambda: self._spawn(self.vmdash_rights({"why": "grant ended"}))
+            )
 
     # Subscribing: the groups follow what the page shows.
 
