@@ -7,7 +7,6 @@ libvirtd. Nothing here skips: a missing chromium or libvirtd fails the test.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.servers import free_port, manage
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -31,25 +32,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ADMIN = ("admin", "browser-admin-pw-1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def run_manage(env: dict[str, str], *args: str) -> str:
-    """`manage.py ARGS` in a process of its own, with `env`; its output."""
-    out = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout
+# One launcher for every test server (tests/servers.py); the old names stay for the conftests.
+run_manage = manage
 
 
 @dataclass

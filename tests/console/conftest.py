@@ -11,11 +11,9 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +29,7 @@ from tests.browser.conftest import ADMIN, REPO, free_port, run_manage
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
 from tests.realhost import SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
+from tests.servers import wait_port
 
 TICKET_SECONDS = 4
 # Not tests.realhost.PREFIX: every pytest session (unit-only runs too, which do
@@ -62,18 +61,6 @@ class ConsoleServer:
 
     def manage(self, *args: str) -> str:
         return run_manage(self.env, *args)
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"vmdash did not start:\n{log.read_text()}", pytrace=False)
-            time.sleep(0.1)
 
 
 def start_server(
@@ -116,9 +103,9 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     srv = ConsoleServer(f"http://127.0.0.1:{port}", proxy_port, env, data, log, proc)
-    _wait_port(port, proc, log)
+    wait_port(port, proc, log)
     if proxy:
-        _wait_port(proxy_port, proc, log)
+        wait_port(proxy_port, proc, log)
     return srv
 
 
