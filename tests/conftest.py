@@ -19,7 +19,7 @@ from django.test import Client
 from vmdash.models import Host
 from vmdash.virt.connection import reset_pool
 
-pytest_plugins = ["tests.realhost"]
+pytest_plugins = ["tests.realhost", "tests.console.fixtures"]
 
 DATA = Path(__file__).parent / "data"
 TESTNODE_URI = f"test://{DATA / 'testnode.xml'}"

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.console import conftest as consoles
 from tests.console import rfbclient
 from tests.console.conftest import ConsoleGuest, ConsoleServer, Web
 from tests.console.wsclient import Closed, Refused, WebSocket
@@ -21,11 +20,6 @@ from tests.realhost import wait_until
 
 pytestmark = pytest.mark.libvirtd
 
-# The console tests' real server, proxy and guest (tests/console/conftest.py).
-console_server = consoles.console_server
-guest_maker = consoles.guest_maker
-guest_a = consoles.guest_a
-running_a = consoles.running_a
 
 ENDS_WITHIN = 5.0  # seconds: what the issue asks
 

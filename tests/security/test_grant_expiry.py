@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from tests.console import conftest as consoles
 from tests.console.conftest import ConsoleGuest, ConsoleServer, Web
 from tests.realhost import wait_until
 from tests.security.test_console_logout import (
@@ -23,11 +22,6 @@ from tests.security.test_console_logout import (
 
 pytestmark = pytest.mark.libvirtd
 
-# The console tests' real server, proxy and guest (tests/console/conftest.py).
-console_server = consoles.console_server
-guest_maker = consoles.guest_maker
-guest_a = consoles.guest_a
-running_a = consoles.running_a
 
 LASTS = 8.0  # seconds the grant lasts: long enough to open both consoles
 
