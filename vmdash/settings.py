@@ -161,7 +161,7 @@ WHITENOISE_AUTOREFRESH = DEBUG
 VMDASH_SESSION_IDLE = envint("VMDASH_SESSION_IDLE", 8 * 3600)
 VMDASH_SESSION_MAX = envint("VMDASH_SESSION_MAX", 7 * 24 * 3600)
 SESSION_COOKIE_AGE = VMDASH_SESSION_IDLE
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False  # SessionAgeMiddleware renews busy sessions
 
 # Repeated wrong passwords lock the account and the address (django-axes):
 # VMDASH_LOGIN_FAILURES failures lock for VMDASH_LOGIN_LOCKOUT seconds.

@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from vmdash.audit import Actor, Outcome, record
-from vmdash.middleware import LOGIN_AT
+from vmdash.middleware import LOGIN_AT, TOUCHED_AT
 
 
 def _address(request: Any) -> str | None:
@@ -21,7 +21,7 @@ def _address(request: Any) -> str | None:
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
-        request.session[LOGIN_AT] = time.time()
+        request.session[LOGIN_AT] = request.session[TOUCHED_AT] = time.time()
     actor = Actor(user.pk, user.get_username(), _address(request), "web")
     record(actor, "login", None, Outcome.OK, object_type="user", object_name=user.get_username())
 
