@@ -29,8 +29,14 @@ KVM_DEVICE = "/dev/kvm"
 VIRTLOGD_SOCKET = "/run/libvirt/virtlogd-sock"
 SYS_MODULES = "/sys/module"
 OVMF_FILES = ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd")
+
+
 # Where Debian keeps daemons: a non-root PATH often lacks the sbin directories.
-SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+def _search_path() -> str:
+    """The program search path, with the sbin folders a non-root PATH may lack."""
+    return os.pathsep.join([*os.get_exec_path(), "/usr/sbin", "/sbin"])
+
+
 # A libvirtd with a warm capabilities cache answers domcapabilities in well
 # under a second; one that re-probes QEMU on each call needs 4-8 s.
 SLOW_CAPS = 2.5
@@ -240,7 +246,7 @@ def check_network(uri: str = SYSTEM_URI, name: str = "default", virsh: str = "vi
 
 def check_binary(name: str, package: str, why: str, needed_for: frozenset[str] = TEST) -> Finding:
     """A program from a Debian package, found on PATH or in the sbin directories."""
-    found = shutil.which(name, path=SEARCH_PATH)
+    found = shutil.which(name, path=_search_path())
     if found is None:
         return Finding(
             Status.PROBLEM,

@@ -91,9 +91,11 @@ def test_it_only_warns_about_an_optional_program() -> None:
     assert found.label(Mode.TEST) == "warn"
 
 
-def test_it_finds_a_program_in_sbin_even_when_path_lacks_it() -> None:
-    assert "/usr/sbin" in doctor.SEARCH_PATH.split(os.pathsep)
-    assert doctor.check_binary("sh", "dash", "a shell").status is Status.OK
+def test_it_finds_a_program_in_sbin_even_when_path_lacks_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert doctor.check_binary("dnsmasq", "dnsmasq-base", "dnsmasq").status is Status.OK
 
 
 def test_it_reports_libvirtd_down_when_nobody_answers() -> None:
