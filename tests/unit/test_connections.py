@@ -95,13 +95,14 @@ def test_a_silent_host_fails_its_pages_within_the_timeout(
         assert "within 1 s" in response.content.decode(), url
 
 
-def open_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("libvirt-open")]
+def open_threads(uri: str = "") -> list[threading.Thread]:
+    """Threads blocked in libvirt.open (of `uri` only, when given: an earlier
+    test's open of its own silent host may still be ending)."""
+    return [t for t in threading.enumerate() if t.name.startswith("libvirt-open") and uri in t.name]
 
 
 def test_a_silent_host_costs_one_blocked_open_however_often_it_is_asked(silent_host: str) -> None:
     p = ConnectionPool(reconnect_interval=0, connect_timeout=0.3)
-    before = len(open_threads())
     for _ in range(5):
         with pytest.raises(HostUnavailable):
             p.get(silent_host)
@@ -110,7 +111,7 @@ def test_a_silent_host_costs_one_blocked_open_however_often_it_is_asked(silent_h
         t.start()
     for t in callers:
         t.join()
-    assert len(open_threads()) - before == 1
+    assert len(open_threads(silent_host)) == 1
 
 
 def _fails(p: ConnectionPool, uri: str) -> None:
@@ -133,7 +134,7 @@ def test_a_second_caller_does_not_wait_out_a_pending_open(silent_host: str) -> N
     p = ConnectionPool(reconnect_interval=0, connect_timeout=30, join_grace=0.1)
     first = threading.Thread(target=lambda: _fails(p, silent_host), daemon=True)
     first.start()
-    while not open_threads():
+    while not open_threads(silent_host):
         time.sleep(0.01)
     with pytest.raises(HostUnavailable) as second:
         p.get(silent_host)
@@ -145,13 +146,12 @@ def test_the_form_probe_opens_through_the_pool(silent_host: str, settings) -> No
 
     settings.VMDASH_HOST_TIMEOUT = 0.3
     reset_pool()
-    before = len(open_threads())
     probes = [threading.Thread(target=_probe_fails, args=(probe, silent_host)) for _ in range(16)]
     for t in probes:
         t.start()
     for t in probes:
         t.join()
-    assert len(open_threads()) - before == 1
+    assert len(open_threads(silent_host)) == 1
     assert probe(TESTNODE_URI) and pool().get(TESTNODE_URI) is pool().get(TESTNODE_URI)
 
 
@@ -193,4 +193,4 @@ def test_a_silent_host_leaves_the_vm_list_whole_under_load(silent_host: str, set
     assert all('data-name="web1"' in p and 'data-name="db"' in p for p in pages)
     assert threading.active_count() - baseline <= 16 + 2  # the host workers, one open, loop
     assert peak - baseline <= 20 + 16 + 2
-    assert len(open_threads()) <= 1
+    assert len(open_threads(silent_host)) <= 1
