@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
+from vmdash.live import sinks
 from vmdash.live.messages import groups_for, to_message
 from vmdash.virt.events import Event, HostStatus, HostWatcher
 from vmdash.virt.refs import HostRef
@@ -66,6 +67,7 @@ class EventService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[Event] | None = None
         self._publish_failed = False
+        self._sink_tasks: set[asyncio.Future[None]] = set()
 
     async def run(self) -> None:
         """Run until cancelled: refresh the host list now and then, publish always."""
@@ -118,6 +120,14 @@ class EventService:
                 continue  # a host removed a moment ago
             await self.publish(event)
 
+    def _feed_sinks(self, event: Event) -> None:
+        """Hand the event to the apps' sinks in a worker thread, after the fan-out."""
+        if not sinks.sinks():
+            return
+        task = asyncio.ensure_future(sync_to_async(sinks.feed, thread_sensitive=False)(event))
+        self._sink_tasks.add(task)
+        task.add_done_callback(self._sink_tasks.discard)
+
     async def publish(self, event: Event) -> None:
         seq = self._seq.get(event.host, 0) + 1
         self._seq[event.host] = seq
@@ -132,6 +142,7 @@ class EventService:
             self._publish_failed = True
             return
         self.published += 1
+        self._feed_sinks(event)
         if self._publish_failed:
             self._publish_failed = False
             log.info("events: the channel layer is back; every page resyncs")

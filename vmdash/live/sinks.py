@@ -1,0 +1,43 @@
+"""Listeners that see every event the events service publishes, once.
+
+The service runs in one process (the leader, with Redis); a sink registered
+here is called there for each event, after the fan-out, so an app can keep a
+record (the per-VM timeline) without the transport knowing about it. Apps
+register from their `live` module, which `vmdash.live.regions.autodiscover`
+imports.
+
+A sink is a plain function called in a worker thread (it may use the ORM);
+a failing sink is logged and never stops the fan-out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from vmdash.virt.events import Event
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Event], None]
+_sinks: list[Sink] = []
+
+
+def register_sink(sink: Sink) -> Sink:
+    """Decorator or call: `sink(event)` runs for each published event."""
+    if sink not in _sinks:
+        _sinks.append(sink)
+    return sink
+
+
+def sinks() -> tuple[Sink, ...]:
+    return tuple(_sinks)
+
+
+def feed(event: Event) -> None:
+    """Run every sink on `event` (from a worker thread)."""
+    for sink in _sinks:
+        try:
+            sink(event)
+        except Exception:  # a sink's bug must not stop the events of everyone
+            log.exception("events: sink %s failed on %r", getattr(sink, "__name__", sink), event)
