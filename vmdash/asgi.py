@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from vmdash.bodylimit import BodyLimit, limit_daphne  # noqa: E402
+from vmdash.door import SecondFactorGate  # noqa: E402
 from vmdash.routing import websocket_urlpatterns  # noqa: E402
 
 limit_daphne(settings.VMDASH_MAX_BODY)
@@ -21,7 +22,7 @@ application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(SecondFactorGate(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -28,6 +28,11 @@ from vmdash.virt.resolve import domain_ref, network_ref, pool_ref, volume_ref
 
 T = TypeVar("T")
 
+# Set in the session of a login that still owes its second factor ("verify" a
+# code, or "enrol" a device first; people/twofactor.py sets and clears it):
+# until then every entrance sees nobody.
+SECOND_FACTOR_PENDING = "vmdash_second_factor"
+
 
 def load_who(user: Any) -> Who:
     """The policy's view of `user`: its groups and live grants, from the database, once."""
@@ -46,7 +51,14 @@ def load_who_id(user_id: int | None) -> Who:
 
 def who(request: HttpRequest) -> Who:
     found = getattr(request, "who", None)
-    return found if isinstance(found, Who) else load_who(getattr(request, "user", None))
+    return found if isinstance(found, Who) else _load_request_who(request)
+
+
+def _load_request_who(request: HttpRequest) -> Who:
+    session = getattr(request, "session", None)
+    if session is not None and session.get(SECOND_FACTOR_PENDING):
+        return ANONYMOUS
+    return load_who(getattr(request, "user", None))
 
 
 class WhoMiddleware:
@@ -56,8 +68,25 @@ class WhoMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.who = SimpleLazyObject(lambda: load_who(request.user))  # type: ignore[attr-defined]
+        request.who = SimpleLazyObject(lambda: _load_request_who(request))  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+class SecondFactorGate:
+    """WebSockets (inside Channels' AuthMiddlewareStack) of a login that still
+    owes its second factor see an anonymous user: every consumer refuses them."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        from channels.db import database_sync_to_async
+        from django.contrib.auth.models import AnonymousUser
+
+        session = scope.get("session")
+        if session is not None and await database_sync_to_async(session.get)(SECOND_FACTOR_PENDING):
+            scope = {**scope, "user": AnonymousUser()}
+        return await self.inner(scope, receive, send)
 
 
 def check_name(name: str) -> str:

@@ -65,6 +65,10 @@ def session_holds(user_id: int | None, session_key: str | None) -> bool:
     data = store.load()
     if str(data.get(SESSION_KEY, "")) != str(user_id):
         return False
+    from vmdash.door import SECOND_FACTOR_PENDING
+
+    if data.get(SECOND_FACTOR_PENDING):  # a login that still owes its second factor
+        return False
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         return False
