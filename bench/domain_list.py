@@ -124,7 +124,7 @@ def measure(label: str, uri: str, runs: int) -> None:
     Host.objects.all().delete()
     Host.objects.create(slug="bench", uri=uri)
     user = User.objects.filter(username="bench").first() or User.objects.create_user(
-        "bench", password="x", is_staff=True
+        "bench", password="x", is_superuser=True
     )
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)

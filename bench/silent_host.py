@@ -55,7 +55,7 @@ def run(rounds: int, silent_uri: str | None) -> list[float]:
     if silent_uri:
         Host.objects.create(slug="silent", uri=silent_uri)
     user = User.objects.filter(username="bench").first() or User.objects.create_user(
-        "bench", password="x", is_staff=True
+        "bench", password="x", is_superuser=True
     )
     clients = []
     for _ in range(CLIENTS):

@@ -75,8 +75,8 @@ def lab(db: None) -> Host:
 
 @pytest.fixture
 def alice(db: None) -> User:
-    """Staff: may do everything."""
-    return User.objects.create_user("alice", password="alice-pw-1", is_staff=True)
+    """The superuser: may do everything without a grant."""
+    return User.objects.create_superuser("alice", password="alice-pw-1")
 
 
 @pytest.fixture
@@ -87,9 +87,9 @@ def bob(db: None) -> User:
 
 @pytest.fixture
 def charlie(db: None) -> User:
-    """A staff account that was deactivated."""
+    """A superuser account that was deactivated: it may do nothing at all."""
     return User.objects.create_user(
-        "charlie", password="charlie-pw-1", is_staff=True, is_active=False
+        "charlie", password="charlie-pw-1", is_superuser=True, is_active=False
     )
 
 

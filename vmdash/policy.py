@@ -53,8 +53,6 @@ class _User(Protocol):
     @property
     def is_active(self) -> bool: ...
     @property
-    def is_staff(self) -> bool: ...
-    @property
     def is_superuser(self) -> bool: ...
     def get_username(self) -> str: ...
 
@@ -100,7 +98,6 @@ class Who:
     user_id: int | None = None
     username: str = ""
     active: bool = False
-    staff: bool = False
     superuser: bool = False
     rules: tuple[Rule, ...] = ()  # their live grants, also those given to their groups
 
@@ -114,7 +111,6 @@ class Who:
             user_id=pk if isinstance(pk, int) else None,
             username=user.get_username(),
             active=True,
-            staff=bool(user.is_staff),
             superuser=bool(user.is_superuser),
             rules=tuple(rules),
         )
@@ -138,9 +134,7 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
     """
     if not who.active:
         return False
-    # Staff still counts as superuser while the test personas move to grants
-    # (issue 10); the migration already gave every staff account its grant.
-    if who.superuser or who.staff:
+    if who.superuser:
         return True
     now = time.time()
     rules = [r for r in who.rules if r.live(now)]
@@ -158,7 +152,7 @@ def can_somewhere(who: Who, action: Action) -> bool:
     """Does `who` hold `action` on anything at all (to offer a page that lists those places)?"""
     if not who.active:
         return False
-    if who.superuser or who.staff:
+    if who.superuser:
         return True
     now = time.time()
     return any(action in r.actions and not r.deny and r.live(now) for r in who.rules)

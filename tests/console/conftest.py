@@ -36,9 +36,9 @@ TICKET_SECONDS = 4
 # not take the libvirtd lock) removes vmdash-t-* guests when it starts and ends,
 # which would destroy these while a console test uses them.
 PREFIX = "vmdash-tc-"
-ALICE = ("alice", "alice-console-pw-1")  # staff: full console rights
+ALICE = ("alice", "alice-console-pw-1")  # superuser: full console rights
 BOB = ("bob", "bob-console-pw-1")  # no rights at all
-CAROL = ("carol", "carol-console-pw-1")  # staff, deactivated by a test
+CAROL = ("carol", "carol-console-pw-1")  # superuser, deactivated by a test
 
 
 @dataclass

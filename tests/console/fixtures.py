@@ -39,9 +39,9 @@ def console_server(
             "shell",
             "-c",
             "from django.contrib.auth.models import User\n"
-            f"User.objects.create_user({ALICE[0]!r}, password={ALICE[1]!r}, is_staff=True)\n"
+            f"User.objects.create_superuser({ALICE[0]!r}, password={ALICE[1]!r})\n"
             f"User.objects.create_user({BOB[0]!r}, password={BOB[1]!r})\n"
-            f"User.objects.create_user({CAROL[0]!r}, password={CAROL[1]!r}, is_staff=True)\n",
+            f"User.objects.create_superuser({CAROL[0]!r}, password={CAROL[1]!r})\n",
         )
         yield srv
     finally:

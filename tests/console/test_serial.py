@@ -28,8 +28,8 @@ def local(db: None) -> Host:
 
 @pytest.fixture
 def dave(db: None) -> User:
-    """A second staff member."""
-    return User.objects.create_user("dave", password="dave-pw-1", is_staff=True)
+    """A second superuser."""
+    return User.objects.create_superuser("dave", password="dave-pw-1")
 
 
 class Console:

@@ -64,7 +64,7 @@ def redeem(token: str, client: Client | None = None, header: str | None = None) 
     )
 
 
-def test_staff_gets_a_ticket_for_the_vms_vnc_port(as_alice: Client, lab: Host) -> None:
+def test_the_superuser_gets_a_ticket_for_the_vms_vnc_port(as_alice: Client, lab: Host) -> None:
     status, answer = ask(as_alice)
     assert status == 200, answer
     assert answer["url"].startswith("ws://testserver:6080/?token=")  # the page's host name
@@ -115,7 +115,7 @@ def test_a_user_with_view_only_rights_gets_a_view_only_ticket(
     assert redeem(token_of(answer), as_bob).view_only
 
 
-def test_staff_may_choose_view_only(as_alice: Client, lab: Host) -> None:
+def test_the_superuser_may_choose_view_only(as_alice: Client, lab: Host) -> None:
     _status, answer = ask(as_alice, view_only="1")
     assert answer["view_only"] is True
     assert ConsoleTicket.objects.get().view_only
@@ -222,7 +222,7 @@ def test_a_ticket_is_refused_once_its_user_lost_the_right(
     as_alice: Client, alice: User, issued: Callable[..., str]
 ) -> None:
     token = issued()
-    alice.is_staff = False
+    alice.is_superuser = False
     alice.save()
     with pytest.raises(tickets.Refused, match="may no longer"):
         redeem(token, as_alice)

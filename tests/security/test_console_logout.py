@@ -31,7 +31,7 @@ def make_user(server: ConsoleServer, name: str) -> Web:
         "-c",
         "from django.contrib.auth.models import User\n"
         f"User.objects.filter(username={name!r}).delete()\n"
-        f"User.objects.create_user({name!r}, password={password!r}, is_staff=True)\n",
+        f"User.objects.create_superuser({name!r}, password={password!r})\n",
     )
     return Web(server, name, password)
 

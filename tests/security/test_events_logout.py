@@ -55,7 +55,7 @@ async def test_deactivating_an_account_closes_its_events_socket_within_seconds(
         "shell",
         "-c",
         "from django.contrib.auth.models import User; "
-        f"User.objects.create_user({name!r}, password='eve-pw-123456', is_staff=True)",
+        f"User.objects.create_superuser({name!r}, password='eve-pw-123456')",
     )
     eve, admin = Browserless(vmdash_demo), Browserless(vmdash_demo)
     assert eve.login(name, "eve-pw-123456") == 302

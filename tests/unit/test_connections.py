@@ -171,7 +171,7 @@ def test_a_silent_host_leaves_the_vm_list_whole_under_load(silent_host: str, set
     settings.VMDASH_HOST_TIMEOUT = 1
     Host.objects.create(slug="lab", name="Lab", uri=TESTNODE_URI)
     Host.objects.create(slug="silent", uri=silent_host)
-    User.objects.create_user("alice", password="alice-pw-1", is_staff=True)
+    User.objects.create_superuser("alice", password="alice-pw-1")
     baseline = threading.active_count()
     pages: list[str] = []
 

@@ -1,7 +1,7 @@
 """Every door asks the policy: the permission matrix of every view.
 
-Personas: alice (staff: everything), bob (a user with no grants: sees
-nothing, may do nothing), charlie (deactivated staff), and nobody logged in.
+Personas: alice (superuser: everything), bob (a user with no grants: sees
+nothing, may do nothing), charlie (deactivated superuser), and nobody logged in.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def client_for(user: User | None) -> Client:
 
 
 @pytest.mark.parametrize("url", PAGES)
-def test_staff_may_open_every_page(as_alice: Client, lab: Host, url: str) -> None:
+def test_the_superuser_may_open_every_page(as_alice: Client, lab: Host, url: str) -> None:
     assert as_alice.get(url).status_code == 200
 
 
