@@ -13,6 +13,7 @@ from typing import Any
 
 from django.http import QueryDict
 
+from domains import timeline  # noqa: F401 - its events sink and live region
 from domains.views import detail_context, list_context, list_hosts, row_context
 from vmdash.live.regions import (
     Happening,

@@ -216,6 +216,8 @@ VMDASH_TEST_DRIVER_DIR = envstr("VMDASH_TEST_DRIVER_DIR", str(BASE_DIR / "tests"
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
 # Audit entries older than this many days go at `manage.py vmdash_audit_prune`; 0 keeps them all.
 VMDASH_AUDIT_DAYS = envint("VMDASH_AUDIT_DAYS", 0)
+# Libvirt events kept for the VM timeline (docs/timeline.md), in days; 0 keeps them all.
+VMDASH_TIMELINE_DAYS = envint("VMDASH_TIMELINE_DAYS", 90)
 
 # Consoles (docs/consoles.md). The VNC proxy (websockify + our ticket plugin)
 # listens here; `manage.py vmdash_run` starts it unless VMDASH_CONSOLE_PROXY=0.
