@@ -1,13 +1,15 @@
 from django.urls import include, path
 
-from domains import timeline, views
+from domains import tags, timeline, views
 from vmdash.virt.domains import Op
 
 # Mounted under /hosts/<host>/domains/.
 urlpatterns = [
+    path("", include("domains.newvm.urls")),  # new/, import/, <name>/clone/, ...
     path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
     path("<str:name>/devices/", views.domain_detail, {"tab": "devices"}, name="domain-devices"),
     path("<str:name>/xml/", views.domain_detail, {"tab": "xml"}, name="domain-xml"),
+    path("<str:name>/tags/", tags.domain_tags, name="domain-tags"),
     path("<str:name>/timeline/", timeline.domain_timeline, name="domain-timeline"),
     path("<str:name>/", include("vmdash.console.urls")),  # console/..., serial/
     path("<str:name>/<str:op>/confirm/", views.domain_confirm, name="domain-confirm"),
