@@ -17,7 +17,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 
 from vmdash.virt.names import name_problem
-from vmdash.virt.networks import HostNetworking, IpSpec, NetworkSpec, StaticHost, Subnet
+from vmdash.virt.networks import (
+    HostNetworking,
+    IpSpec,
+    NetworkSpec,
+    NetworkSummary,
+    Portgroup,
+    StaticHost,
+    Subnet,
+)
 from vmdash.virt.xml.network import ForwardMode
 
 # libvirt keeps <name>.xml.new and dnsmasq <name>.hostsfile: a name of 240
@@ -308,26 +316,168 @@ class NetworkCreateForm(_IpFields):
 
 
 EDIT_MODES = [m for m in MODES if m[0] in ROUTED]
+SWITCHES = [
+    ("linux", _l("Linux bridge")),
+    ("openvswitch", _l("Open vSwitch bridge (virtualport openvswitch)")),
+]
+PORTGROUP_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def network_family(n: NetworkSummary) -> str:
+    """Which edit form fits: routed (NAT, route, open, isolated), bridge (a host
+    bridge, Linux or Open vSwitch), macvtap; "" for what the form cannot edit."""
+    if str(n.mode) in ROUTED:
+        return "routed"
+    if n.mode == ForwardMode.BRIDGE and n.bridge:
+        return "bridge"
+    if n.mode in (ForwardMode.BRIDGE, ForwardMode.PRIVATE, ForwardMode.VEPA,
+                  ForwardMode.PASSTHROUGH) and not n.bridge:  # fmt: skip
+        return "macvtap"
+    return ""
+
+
+def parse_portgroups(text: str, vlans_allowed: bool) -> tuple[Portgroup, ...]:
+    """Lines of "name [vlan[,vlan...]] [default]"; forms.ValidationError otherwise."""
+    out: list[Portgroup] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.replace(",", " , ").split()
+        if not words:
+            continue
+        name, rest = words[0], [w for w in words[1:] if w != ","]
+        where = {"n": number}
+        if not PORTGROUP_NAME.match(name):
+            raise forms.ValidationError(
+                _("Line %(n)d: a port group name has letters, digits, “-”, “_”, “.”, “:”.") % where
+            )
+        default = "default" in rest
+        tags = [w for w in rest if w != "default"]
+        if not all(t.isdigit() and int(t) <= 4095 for t in tags):
+            raise forms.ValidationError(
+                _("Line %(n)d: VLAN tags are numbers from 0 to 4095.") % where
+            )
+        if tags and not vlans_allowed:
+            raise forms.ValidationError(
+                _("Line %(n)d: libvirt gives VLAN tags only to Open vSwitch networks.") % where
+            )
+        if any(p.name == name for p in out):
+            raise forms.ValidationError(_("Line %(n)d: this name is already used.") % where)
+        out.append(Portgroup(name, tuple(dict.fromkeys(int(t) for t in tags)), default))
+    if sum(p.default for p in out) > 1:
+        raise forms.ValidationError(_("Only one port group can be the default."))
+    return tuple(out)
+
+
+def portgroups_text(groups: tuple[Portgroup, ...]) -> str:
+    lines = []
+    for p in groups:
+        words = [p.name, ",".join(str(v) for v in p.vlans), "default" if p.default else ""]
+        lines.append(" ".join(w for w in words if w))
+    return "\n".join(lines)
 
 
 class NetworkEditForm(_IpFields):
-    """A NAT, routed, open or isolated network's mode, subnets, DHCP ranges, domain."""
+    """The fields of one kind of network (`family`, see network_family):
+
+    routed: mode, the first IPv4 and IPv6 subnet with their first DHCP range, domain;
+    bridge: the host bridge and whether it is Open vSwitch;
+    macvtap: the macvtap mode and the host devices;
+    all: the port groups.
+    """
 
     mode = forms.ChoiceField(label=_l("How guests reach the outside"), choices=EDIT_MODES)
-    field_order = ["mode"]
+    bridge = forms.CharField(label=_l("Host bridge the guests join"), required=False)
+    switch = forms.ChoiceField(label=_l("Kind of bridge"), choices=SWITCHES, required=False)
+    macvtap_mode = forms.ChoiceField(
+        label=_l("macvtap mode"), choices=MACVTAP_MODES, required=False
+    )
+    devices = forms.CharField(
+        label=_l("macvtap: the host's network devices"),
+        help_text=_l("Separated by spaces; the first is the one guests use unless it is taken "
+                     "(passthrough and private take one device per guest)."),
+        required=False,
+    )  # fmt: skip
+    portgroups = forms.CharField(
+        label=_l("Port groups"),
+        help_text=_l("One per line: a name, its VLAN tags (Open vSwitch; several make a trunk) "
+                     "and “default” for the one guests get when their NIC names none, "
+                     "e.g. “web 10 default”."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+    )  # fmt: skip
+    field_order = ["mode", "bridge", "switch", "macvtap_mode", "devices"]
+    FAMILY_FIELDS = {
+        "routed": ("mode", "ipv4_address", "ipv4_dhcp_start", "ipv4_dhcp_end", "ipv6_address",
+                   "ipv6_dhcp_start", "ipv6_dhcp_end", "domain", "portgroups"),
+        "bridge": ("bridge", "switch", "portgroups"),
+        "macvtap": ("macvtap_mode", "devices", "portgroups"),
+    }  # fmt: skip
 
-    def __init__(self, *args: Any, facts: HostNetworking, own_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        facts: HostNetworking,
+        own_name: str,
+        family: str = "routed",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.facts, self.own_name = facts, own_name
+        self.facts, self.own_name, self.family = facts, own_name, family
+        keep = self.FAMILY_FIELDS.get(family, ())
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
         self.ipv4: IpSpec | None = None
         self.ipv6: IpSpec | None = None
+        self.groups: tuple[Portgroup, ...] = ()
+        self.device_list: tuple[str, ...] = ()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        ovs = self.family == "bridge" and data.get("switch") == "openvswitch"
+        try:
+            self.groups = parse_portgroups(str(data.get("portgroups", "")), vlans_allowed=ovs)
+        except forms.ValidationError as err:
+            self.add_error("portgroups", err)
+        if self.family == "routed":
+            self._clean_routed(data)
+        elif self.family == "bridge":
+            self._clean_bridge(data)
+        elif self.family == "macvtap":
+            self._clean_devices(data)
+        return data
+
+    def _clean_routed(self, data: dict[str, Any]) -> None:
         self.ipv4, self.ipv6 = self.ip_spec(4), self.ip_spec(6)
         if not self.errors and data.get("mode") != "isolated" and not (self.ipv4 or self.ipv6):
             self.add_error("ipv4_address", _("This mode needs an IPv4 or IPv6 subnet."))
-        return data
+
+    def _clean_bridge(self, data: dict[str, Any]) -> None:
+        bridge = str(data.get("bridge", "")).strip()
+        problem = self._interface_problem(bridge, data.get("switch") != "openvswitch")
+        if problem:
+            self.add_error("bridge", problem)
+        data["bridge"] = bridge
+
+    def _clean_devices(self, data: dict[str, Any]) -> None:
+        devices = tuple(dict.fromkeys(str(data.get("devices", "")).split()))
+        if not devices:
+            self.add_error("devices", _("Choose the host's interface."))
+        for dev in devices:
+            problem = self._interface_problem(dev, True)
+            if problem:
+                self.add_error("devices", problem)
+                return
+        self.device_list = devices
+
+    def _interface_problem(self, name: str, must_exist: bool) -> str:
+        if not name:
+            return _("Choose the host's interface.")
+        if not IFNAME.match(name):
+            return _("An interface name has 1 to 15 letters, digits, “-”, “_”, “.”.")
+        known = (*self.facts.bridges, *self.facts.devices)
+        if must_exist and self.facts.bridges_known and name not in known:
+            return _("The host has no interface “%(v)s”.") % {"v": name}
+        return ""
 
 
 class StaticHostForm(forms.Form):

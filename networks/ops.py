@@ -10,8 +10,8 @@ from django import forms
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _l
 
-from networks.forms import NetworkEditForm
-from vmdash.virt.networks import IpSpec, NetworkSummary, Op
+from networks.forms import NetworkEditForm, portgroups_text
+from vmdash.virt.networks import IpSpec, NetworkSummary, Op, Portgroup
 from vmdash.virt.xml import remove
 from vmdash.virt.xml.network import ForwardMode, IpXML, NetworkXML
 
@@ -29,6 +29,7 @@ OP_INFO: dict[Op, OpInfo] = {
     Op.AUTOSTART_ON: OpInfo(_l("Autostart on")),
     Op.AUTOSTART_OFF: OpInfo(_l("Autostart off")),
     Op.DELETE: OpInfo(_l("Delete"), confirm=True, danger=True),
+    Op.RESTART: OpInfo(_l("Restart"), danger=True),
 }
 
 
@@ -42,7 +43,15 @@ def form_errors(form: forms.Form) -> str:
 
 
 def edit_initial(n: NetworkSummary) -> dict[str, Any]:
-    initial: dict[str, Any] = {"mode": str(n.mode), "domain": n.domain}
+    initial: dict[str, Any] = {
+        "mode": str(n.mode),
+        "domain": n.domain,
+        "bridge": n.bridge,
+        "switch": "openvswitch" if n.virtualport == "openvswitch" else "linux",
+        "macvtap_mode": str(n.mode),
+        "devices": " ".join(n.devices),
+        "portgroups": portgroups_text(n.portgroups),
+    }
     for sub in n.subnets:
         key = "ipv6" if sub.v6 else "ipv4"
         if f"{key}_address" in initial:
@@ -78,16 +87,65 @@ def _set_ip(doc: NetworkXML, ip: IpXML | None, spec: IpSpec | None) -> None:
         remove(dhcp)
 
 
+def _set_portgroups(doc: NetworkXML, groups: tuple[Portgroup, ...]) -> None:
+    """Port groups by name: kept ones keep what the form does not show (bandwidth,
+    virtualport parameters); gone ones go; new ones come last."""
+    wanted = {p.name: p for p in groups}
+    for existing in list(doc.portgroups):
+        if existing.name not in wanted:
+            doc.portgroups.remove(existing)
+    have = {p.name: p for p in doc.portgroups}
+    for group in groups:
+        node = have.get(group.name) or doc.portgroups.add(name=group.name)
+        if bool(node.default) != group.default:
+            node.default = True if group.default else None
+        node.vlans = group.vlans
+
+
+def _set_bridge(doc: NetworkXML, bridge: str, ovs: bool) -> None:
+    doc.bridge = bridge
+    if ovs:
+        doc.virtualport = "openvswitch"
+        return
+    node = doc.node.find("virtualport")
+    if node is not None:
+        remove(node)  # a Linux bridge has no virtual port (nor its parameters)
+
+
+def _set_devices(doc: NetworkXML, mode: ForwardMode, devices: tuple[str, ...]) -> None:
+    """macvtap: the mode, and the devices in order; dev= names the first (libvirt
+    wants them to agree)."""
+    if doc.forward_mode != mode:
+        doc.forward_mode = mode
+    for iface in list(doc.forward_interfaces):
+        if iface.dev not in devices:
+            doc.forward_interfaces.remove(iface)
+    have = {i.dev for i in doc.forward_interfaces}
+    for dev in devices:
+        if dev not in have:
+            doc.forward_interfaces.add(dev=dev)
+    doc.forward_dev = devices[0]
+
+
 def edit_change(form: NetworkEditForm) -> Callable[[NetworkXML], None]:
     """The edit as a change of the inactive XML: only the nodes the form covers."""
     data = form.cleaned_data
-    mode, domain = ForwardMode(data["mode"]), data.get("domain") or None
 
-    def change(doc: NetworkXML) -> None:
+    def routed(doc: NetworkXML) -> None:
+        mode = ForwardMode(data["mode"])
         if doc.forward_mode != mode:
             doc.forward_mode = mode
-        doc.domain = domain
+        doc.domain = data.get("domain") or None
         _set_ip(doc, doc.ip_of(v6=False), form.ipv4)
         _set_ip(doc, doc.ip_of(v6=True), form.ipv6)
+
+    def change(doc: NetworkXML) -> None:
+        if form.family == "routed":
+            routed(doc)
+        elif form.family == "bridge":
+            _set_bridge(doc, data["bridge"], data.get("switch") == "openvswitch")
+        elif form.family == "macvtap":
+            _set_devices(doc, ForwardMode(data["macvtap_mode"]), form.device_list)
+        _set_portgroups(doc, form.groups)
 
     return change

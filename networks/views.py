@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from networks.forms import ROUTED, NetworkCreateForm, NetworkEditForm, StaticHostForm
+from networks.forms import NetworkCreateForm, NetworkEditForm, StaticHostForm, network_family
 from networks.ops import OP_INFO, edit_change, edit_initial, form_errors
 from vmdash import door
 from vmdash.audit import Actor, Outcome, perform, record
@@ -92,6 +92,10 @@ def network_op(request: HttpRequest, host: str, name: str, op: str) -> HttpRespo
         lambda: virt_networks.run_op(href, name, operation),
     )
     list_url = reverse("network-list", args=[host])
+    if operation == Op.RESTART:
+        messages.success(request, _("Network “%(name)s” was restarted.") % {"name": name})
+        url = reverse("network-detail", args=[host, name])
+        return HttpResponseClientRedirect(url) if is_htmx(request) else redirect(url)
     if operation == Op.DELETE:
         if is_htmx(request):
             return HttpResponseClientRedirect(list_url)
@@ -152,23 +156,27 @@ def _create(request: HttpRequest, href: HostRef, form: NetworkCreateForm) -> Net
 
 @require_http_methods(["GET", "POST"])
 def network_edit(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    """GET: the form. POST preview=1: the diff (htmx partial). POST: define it."""
+    """GET: the form. POST preview=1: the changes and the diff (htmx partial). POST: do it."""
     href, ref = door.network(door.who(request), host, name, Action.MANAGE_NETWORKS)
     detail = virt_networks.get_detail(href, name)
-    facts = virt_networks.host_networking(href)
-    data = request.POST if request.method == "POST" else None
-    form = NetworkEditForm(data, initial=edit_initial(detail.summary), facts=facts, own_name=name)
-    editable = str(detail.summary.mode) in ROUTED and detail.summary.persistent
-    context = {"host": href, "n": detail.summary, "form": form, "diff": "", "editable": editable}
-    if request.method == "POST" and not editable:
+    family = network_family(detail.summary) if detail.summary.persistent else ""
+    form = NetworkEditForm(
+        request.POST if request.method == "POST" else None,
+        initial=edit_initial(detail.summary),
+        facts=virt_networks.host_networking(href),
+        own_name=name,
+        family=family,
+    )
+    context = {"host": href, "n": detail.summary, "form": form, "editable": bool(family),
+               "family": family, "result": None, "pending": detail.pending}  # fmt: skip
+    if request.method == "POST" and not family:
         raise Http404(_("This network cannot be edited here."))
     if request.method == "POST" and form.is_valid():
         change = edit_change(form)
-        if request.POST.get("preview"):
-            context["diff"] = virt_networks.preview(href, name, change)
-            context["previewed"] = True
-        else:
+        if not request.POST.get("preview"):
             return _apply_edit(request, href, ref, change, context)
+        context["result"] = virt_networks.preview(href, name, change)
+        context["previewed"] = True
     elif request.method == "POST":
         record(Actor.of_request(request), "network-edit", ref, Outcome.ERROR, form_errors(form))
     template = "networks/edit.html#preview" if is_htmx(request) else "networks/edit.html"
@@ -180,23 +188,35 @@ def _apply_edit(
 ) -> HttpResponse:
     actor = Actor.of_request(request)
     try:
-        diff = virt_networks.edit(href, ref.name, change)
+        result = virt_networks.edit(href, ref.name, change)
     except VirtError as err:
         record(actor, "network-edit", ref, Outcome.ERROR, str(err))
         context["form"].add_error(None, str(err))
         template = "networks/edit.html#preview" if is_htmx(request) else "networks/edit.html"
         return render(request, template, context, status=err.status)
-    record(actor, "network-edit", ref, Outcome.OK, diff=diff)
-    if not diff:
-        messages.info(request, _("Nothing changed."))
-    elif context["n"].active:
-        messages.success(
-            request, _("Saved. The network is running: the change applies at its next start.")
-        )
-    else:
-        messages.success(request, _("Saved."))
+    summary = f"applied live: {len(result.applied)}; waiting for a restart: {len(result.pending)}"
+    record(actor, "network-edit", ref, Outcome.OK, summary if result.diff else "", diff=result.diff)
+    messages.add_message(request, *_edit_message(result))
     url = reverse("network-detail", args=[href.slug, ref.name])
     return HttpResponseClientRedirect(url) if is_htmx(request) else redirect(url)
+
+
+def _edit_message(result: virt_networks.EditResult) -> tuple[int, str]:
+    """What the person is told after an edit: what applies now, what waits."""
+    if not result.diff:
+        return messages.INFO, _("Nothing changed.")
+    if not result.active:
+        return messages.SUCCESS, _("Saved. It applies when the network starts.")
+    now, later = len(result.applied), len(result.pending)
+    if not later:
+        return messages.SUCCESS, _("Applied to the running network and saved in its definition.")
+    if not now:
+        return messages.WARNING, _(
+            "Saved. It applies when the network restarts: see “Waiting for a restart”."
+        )
+    return messages.WARNING, _(
+        "%(now)d change(s) applied to the running network; %(later)d wait for a restart."
+    ) % {"now": now, "later": later}
 
 
 def _leases_by_ip(detail: NetworkDetail) -> dict[str, str]:

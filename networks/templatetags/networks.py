@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _l
 from networks.ops import OP_INFO
 from vmdash.virt.networks import NetworkSummary
 from vmdash.virt.xml.network import MACVTAP_MODES
+from vmdash.virt.xml.network_changes import Change
 
 register = template.Library()
 
@@ -67,3 +68,40 @@ def network_mode(n: NetworkSummary) -> str:
     if n.mode in MACVTAP_MODES and not n.bridge:
         return str(_l("macvtap (%(mode)s)") % {"mode": n.mode})
     return str(_MODES.get(str(n.mode), n.mode))
+
+
+_WHAT = {
+    "ip-dhcp-host": _l("DHCP static host"),
+    "ip-dhcp-range": _l("DHCP range"),
+    "dns-host": _l("DNS host"),
+    "dns-txt": _l("DNS TXT record"),
+    "dns-srv": _l("DNS SRV record"),
+    "forward-interface": _l("host device"),
+    "portgroup": _l("port group"),
+    "forward": _l("forward mode and devices"),
+    "bridge": _l("bridge"),
+    "ip": _l("subnet (gateway address and prefix)"),
+    "domain": _l("DNS domain"),
+    "dns": _l("DNS settings"),
+    "mtu": _l("MTU"),
+    "mac": _l("bridge MAC address"),
+    "virtualport": _l("virtual port (Open vSwitch)"),
+    "vlan": _l("VLAN"),
+    "bandwidth": _l("bandwidth limits"),
+    "name": _l("name"),
+}
+
+
+@register.filter
+def change_what(change: Change) -> str:
+    """What a change is about, in words."""
+    return str(_WHAT.get(change.what, change.what))
+
+
+@register.filter
+def change_verb(change: Change) -> str:
+    if not change.before:
+        return str(_l("added"))
+    if not change.after:
+        return str(_l("removed"))
+    return str(_l("changed"))

@@ -271,13 +271,18 @@ def test_an_edit_shows_its_diff_first_and_defines_only_when_applied(
     assert entry.action == "network-edit" and "+      <range start='10.251.1.20'" in entry.diff
 
 
-def test_an_edit_of_a_running_network_says_it_applies_at_next_start(
+def test_an_edit_of_a_running_network_says_what_waits_for_a_restart(
     as_alice: Client, world: Host
 ) -> None:
     data = {"mode": "isolated", "ipv4_address": "10.251.2.1/24", "domain": "quiet.test"}
+    preview = as_alice.post(BASE + "quiet/edit/", {**data, "preview": "1"}).content.decode()
+    assert 'data-change="restart" data-what="domain"' in preview
+    assert 'data-change="live"' not in preview
     r = as_alice.post(BASE + "quiet/edit/", data, follow=True)
-    assert "applies at its next start" in r.content.decode()
-    assert "+  <domain name='quiet.test'/>" in audit_entries().get().diff
+    assert "It applies when the network restarts" in r.content.decode()
+    entry = audit_entries().get()
+    assert "+  <domain name='quiet.test'/>" in entry.diff
+    assert entry.message == "applied live: 0; waiting for a restart: 1"
 
 
 def test_an_edit_may_keep_its_own_subnet_but_not_take_anothers(

@@ -28,6 +28,7 @@ from vmdash.virt.names import check_name
 from vmdash.virt.refs import HostRef, NetworkRef
 from vmdash.virt.xml.domain import DomainXML
 from vmdash.virt.xml.network import ForwardMode, IpXML, NetworkXML, new_network
+from vmdash.virt.xml.network_changes import Change, Command, Section, plan
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,6 +42,7 @@ class Op(StrEnum):
     AUTOSTART_ON = "autostart-on"
     AUTOSTART_OFF = "autostart-off"
     DELETE = "delete"
+    RESTART = "restart"  # stop and start: what waits for a restart applies
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,15 @@ class StaticHost:
     mac: str
     ip: str
     name: str
+
+
+@dataclass(frozen=True)
+class Portgroup:
+    """A <portgroup> guests' NICs may name; VLAN tags on Open vSwitch."""
+
+    name: str
+    vlans: tuple[int, ...] = ()
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ class NetworkSummary:
     domain: str = ""
     subnets: tuple[Subnet, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    devices: tuple[str, ...] = ()  # macvtap: the host devices of <forward>
+    portgroups: tuple[Portgroup, ...] = ()
 
     @cached_property
     def ref(self) -> NetworkRef:
@@ -123,6 +136,7 @@ class NetworkDetail:
     summary: NetworkSummary
     leases: tuple[Lease, ...] = ()
     xml: str = ""  # the inactive definition
+    pending: tuple[Change, ...] = ()  # saved in the definition, not in the running network
 
     @property
     def ref(self) -> NetworkRef:
@@ -144,6 +158,12 @@ def _subnets(doc: NetworkXML) -> tuple[Subnet, ...]:
     return tuple(out)
 
 
+def _devices(doc: NetworkXML) -> tuple[str, ...]:
+    """<forward dev=...> and its <interface dev=...>: the first one once."""
+    devs = [doc.forward_dev or "", *(i.dev or "" for i in doc.forward_interfaces)]
+    return tuple(dict.fromkeys(d for d in devs if d))
+
+
 def _summary(host: HostRef, net: libvirt.virNetwork, facts: _Bulk) -> NetworkSummary:
     doc = NetworkXML.parse(net.XMLDesc(0))
     name, uuid = net.name(), net.UUIDString()
@@ -160,6 +180,8 @@ def _summary(host: HostRef, net: libvirt.virNetwork, facts: _Bulk) -> NetworkSum
         virtualport=doc.virtualport or "",
         domain=doc.domain or "",
         subnets=_subnets(doc),
+        devices=_devices(doc),
+        portgroups=tuple(Portgroup(p.name or "", p.vlans, bool(p.default)) for p in doc.portgroups),
         attachments=tuple(
             Attachment(a.vm, a.vm_uuid, a.mac, a.running, facts.ips.get(a.mac, ()))
             for a in facts.nics.get(name, ())
@@ -290,18 +312,27 @@ def get_detail(host: HostRef, name: str) -> NetworkDetail:
         summary = _one(conn, host, net)
         vms = {a.mac: a.vm for a in summary.attachments}
         leases = tuple(_leases(net, vms)) if summary.active else ()
-        return NetworkDetail(summary, leases, _inactive_xml(net))
+        inactive = _inactive_xml(net)
+        return NetworkDetail(summary, leases, inactive, _pending(net, summary, inactive))
 
     return pool().call(host.uri, read, f"Cannot read network '{name}'")
 
 
 # Lifecycle
 
+
+def _restart(net: libvirt.virNetwork) -> None:
+    """Stop and start: the definition becomes the running network (guests lose it a moment)."""
+    net.destroy()
+    net.create()
+
+
 _CALLS: dict[Op, Callable[[libvirt.virNetwork], object]] = {
     Op.START: lambda n: n.create(),
     Op.STOP: lambda n: n.destroy(),
     Op.AUTOSTART_ON: lambda n: n.setAutostart(1),
     Op.AUTOSTART_OFF: lambda n: n.setAutostart(0),
+    Op.RESTART: _restart,
 }
 _VERBS = {
     Op.START: "start",
@@ -309,12 +340,15 @@ _VERBS = {
     Op.AUTOSTART_ON: "turn on autostart for",
     Op.AUTOSTART_OFF: "turn off autostart for",
     Op.DELETE: "delete",
+    Op.RESTART: "restart",
 }
 
 
 def _refuse(op: Op, before: NetworkSummary) -> None:
     verb = f"Cannot {_VERBS[op]} network '{before.name}'"
-    if op not in before.ops:
+    if op == Op.RESTART and not (before.active and before.persistent):
+        raise InvalidState(f"{verb}: only a running, persistent network can be restarted.")
+    if op not in (*before.ops, Op.RESTART):
         state = "active" if before.active else "inactive"
         transient = "" if before.persistent else " and transient"
         raise InvalidState(f"{verb}: it is {state}{transient}.")
@@ -470,38 +504,135 @@ def _inactive_xml(net: libvirt.virNetwork) -> str:
         return str(net.XMLDesc(0))
 
 
-def preview(host: HostRef, name: str, change: Callable[[NetworkXML], None]) -> str:
-    """The diff `change` would make to the inactive XML; nothing is defined."""
+@dataclass(frozen=True)
+class EditResult:
+    """An edit as it was (or would be) done.
 
-    def act(conn: libvirt.virConnect) -> str:
+    applied: changes made to the running network and its definition at once
+    (virNetworkUpdate); pending: saved in the definition, waiting for a
+    restart (all of them when the network is not running: they apply at its
+    next start).
+    """
+
+    diff: str
+    active: bool
+    applied: tuple[Change, ...] = ()
+    pending: tuple[Change, ...] = ()
+
+
+def _sorted(active: bool, changes: list[Change]) -> tuple[tuple[Change, ...], tuple[Change, ...]]:
+    live = tuple(c for c in changes if c.live) if active else ()
+    return live, tuple(c for c in changes if c not in live)
+
+
+def _edited(
+    net: libvirt.virNetwork, change: Callable[[NetworkXML], None]
+) -> tuple[NetworkXML, NetworkXML]:
+    before = NetworkXML.parse(_inactive_xml(net))
+    after = NetworkXML.parse(before.tostring())
+    change(after)
+    return before, after
+
+
+def preview(host: HostRef, name: str, change: Callable[[NetworkXML], None]) -> EditResult:
+    """What `change` would do to the inactive XML, sorted into live and restart
+    changes; nothing is defined or updated."""
+
+    def act(conn: libvirt.virConnect) -> EditResult:
         net = lookup(conn, host, name)
-        doc = NetworkXML.parse(_inactive_xml(net))
-        change(doc)
-        return doc.diff()
+        before, after = _edited(net, change)
+        live, pending = _sorted(bool(net.isActive()), plan(before.node, after.node))
+        return EditResult(after.diff(), bool(net.isActive()), live, pending)
 
     return pool().call(host.uri, act, f"Cannot change network '{name}'")
 
 
-def edit(host: HostRef, name: str, change: Callable[[NetworkXML], None]) -> str:
-    """Apply `change` to the inactive XML and define it (VALIDATE); returns the diff.
+_SECTION_CODES = {
+    Section.IP_DHCP_HOST: libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+    Section.IP_DHCP_RANGE: libvirt.VIR_NETWORK_SECTION_IP_DHCP_RANGE,
+    Section.DNS_HOST: libvirt.VIR_NETWORK_SECTION_DNS_HOST,
+    Section.DNS_TXT: libvirt.VIR_NETWORK_SECTION_DNS_TXT,
+    Section.DNS_SRV: libvirt.VIR_NETWORK_SECTION_DNS_SRV,
+    Section.FORWARD_INTERFACE: libvirt.VIR_NETWORK_SECTION_FORWARD_INTERFACE,
+    Section.PORTGROUP: libvirt.VIR_NETWORK_SECTION_PORTGROUP,
+}
+_COMMAND_CODES = {
+    Command.ADD: libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+    Command.DELETE: libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+    Command.MODIFY: libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY,
+}
+_UNDO = {Command.ADD: Command.DELETE, Command.DELETE: Command.ADD, Command.MODIFY: Command.MODIFY}
 
-    "" means nothing changed and nothing was defined. A running network keeps
-    its old setup until it is restarted. NotFound, InvalidInput, InvalidState.
+
+def _apply(net: libvirt.virNetwork, change: Change, undo: bool = False) -> None:
+    """virNetworkUpdate(AFFECT_LIVE|AFFECT_CONFIG) of one change (or its inverse)."""
+    assert change.section is not None and change.command is not None
+    command, text = change.command, change.xml
+    if undo:
+        command = _UNDO[command]
+        text = change.after if command == Command.DELETE else change.before
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    net.update(
+        _COMMAND_CODES[command],
+        _SECTION_CODES[change.section],
+        change.index,
+        text,
+        flags,
+    )
+
+
+def _take_back(net: libvirt.virNetwork, applied: list[Change]) -> None:
+    """Undo the live updates already made, newest first, when a later step failed."""
+    for change in reversed(applied):
+        try:
+            _apply(net, change, undo=True)
+        except libvirt.libvirtError:
+            continue  # the error that stopped the edit is the one to report
+
+
+def edit(host: HostRef, name: str, change: Callable[[NetworkXML], None]) -> EditResult:
+    """Apply `change` to the inactive XML: what libvirt can change in the running
+    network is updated live and in the config (virNetworkUpdate, AFFECT_LIVE|
+    AFFECT_CONFIG); the rest is defined (VALIDATE) and waits for a restart.
+
+    A diff of "" means nothing changed and nothing was done. A failed step takes
+    back the live updates before it. NotFound, InvalidInput, InvalidState.
     """
     doing = f"Cannot change network '{name}'"
 
-    def act(conn: libvirt.virConnect) -> str:
+    def act(conn: libvirt.virConnect) -> EditResult:
         net = lookup(conn, host, name)
         if not net.isPersistent():
             raise InvalidState(f"{doing}: it is transient; only its live state exists.")
-        doc = NetworkXML.parse(_inactive_xml(net))
-        change(doc)
-        if not doc.changed:
-            return ""
-        _define(conn, doc.tostring(), doing)
-        return doc.diff()
+        before, after = _edited(net, change)
+        if not after.changed:
+            return EditResult("", bool(net.isActive()))
+        live, pending = _sorted(bool(net.isActive()), plan(before.node, after.node))
+        applied: list[Change] = []
+        try:
+            for item in live:
+                _apply(net, item)
+                applied.append(item)
+            if plan(NetworkXML.parse(_inactive_xml(net)).node, after.node):
+                conn.networkDefineXMLFlags(after.tostring(), libvirt.VIR_NETWORK_DEFINE_VALIDATE)
+        except libvirt.libvirtError as err:
+            _take_back(net, applied)
+            raise translate(err, doing) from None
+        return EditResult(after.diff(), bool(net.isActive()), live, pending)
 
     return pool().call(host.uri, act, doing)
+
+
+def _pending(net: libvirt.virNetwork, summary: NetworkSummary, inactive: str) -> tuple[Change, ...]:
+    """What the definition has that the running network has not (yet): it applies
+    at the next restart. Only a running, persistent network has any."""
+    if not (summary.active and summary.persistent):
+        return ()
+    live = NetworkXML.parse(str(net.XMLDesc(0)))
+    return tuple(
+        Change(False, c.what, c.before, c.after, c.command, c.index)
+        for c in plan(live.node, NetworkXML.parse(inactive).node)
+    )
 
 
 # DHCP static hosts

@@ -71,6 +71,34 @@ class ForwardInterfaceXML(XMLObject):
     dev = Field("./@dev")
 
 
+class VlanTagXML(XMLObject):
+    id = Field("./@id", INT)
+
+
+class PortgroupXML(XMLObject):
+    """A <portgroup>: a name guests' NICs pick, maybe a VLAN (Open vSwitch)."""
+
+    ORDERS = {"portgroup": ("virtualport", "bandwidth", "vlan")}
+    name = Field("./@name")
+    default = Field("./@default", YESNO)
+    tags = Children(VlanTagXML, "./vlan/tag")
+
+    @property
+    def vlans(self) -> tuple[int, ...]:
+        return tuple(t.id for t in self.tags if t.id is not None)
+
+    @vlans.setter
+    def vlans(self, ids: tuple[int, ...]) -> None:
+        """Replace the VLAN tags (several: a trunk); none removes <vlan>."""
+        vlan = self.node.find("vlan")
+        if tuple(self.vlans) == tuple(ids):
+            return
+        if vlan is not None:
+            remove(vlan)
+        for tag in ids:
+            self.tags.add(id=str(tag))
+
+
 class NetworkXML(Document):
     ROOT = "network"
     ORDERS = {
@@ -95,6 +123,7 @@ class NetworkXML(Document):
     domain_local_only = Field("./domain/@localOnly", YESNO)
     virtualport = Field("./virtualport/@type")  # openvswitch on an OVS bridge
     ips = Children(IpXML, "./ip")
+    portgroups = Children(PortgroupXML, "./portgroup")
 
     @property
     def forward_mode(self) -> ForwardMode:
