@@ -23,10 +23,10 @@ from vmdash.live.regions import (
     registry,
 )
 from vmdash.policy import Who
-from vmdash.virt.domains import DomainDetail, get_detail
+from vmdash.virt.domains import DomainDetail, get_detail, known_ref
 from vmdash.virt.errors import NotFound
 from vmdash.virt.events import STATE, Change, ObjectKind, read_domain
-from vmdash.virt.refs import DomainRef, HostRef
+from vmdash.virt.refs import HostRef
 
 
 def read_detail(host: HostRef, uuid: str) -> DomainDetail | None:
@@ -105,7 +105,7 @@ register(
         tag="section",
     )
 )
-registry().ref_maker(ObjectKind.DOMAIN, DomainRef)
+registry().ref_maker(ObjectKind.DOMAIN, known_ref)  # with the tags read last
 register(
     ObjectRegion(
         name="domain-devices",

@@ -73,7 +73,10 @@ def _filtered(rows: list[DomainSummary], query: QueryDict) -> list[DomainSummary
     state, q = query.get("state", ""), query.get("q", "").strip().casefold()
     if state in STATE_FILTERS:
         rows = [d for d in rows if d.state in STATE_FILTERS[state]]
-    if q:
+    if q.startswith("tag:"):  # tags are case-sensitive names (vmdash/virt/xml/tags.py)
+        tag = query.get("q", "").strip()[4:]
+        rows = [d for d in rows if tag in (d.tags or ())]
+    elif q:
         rows = [d for d in rows if q in d.name.casefold()]
     sort = query.get("sort", "name")
     return sorted(rows, key=SORTS.get(sort.lstrip("-"), SORTS["name"]), reverse=sort[:1] == "-")

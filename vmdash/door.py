@@ -10,6 +10,7 @@ not yours to do). Nothing else decides access.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -21,7 +22,8 @@ from vmdash import policy
 from vmdash.access.rules import rules_of
 from vmdash.models import Host
 from vmdash.policy import ANONYMOUS, Action, Who
-from vmdash.virt.errors import NotFound
+from vmdash.virt import domains as virt_domains
+from vmdash.virt.errors import NotFound, VirtError
 from vmdash.virt.names import name_problem
 from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef, VolumeRef
 from vmdash.virt.resolve import domain_ref, network_ref, pool_ref, volume_ref
@@ -189,9 +191,25 @@ def console(
 
 def console_allowed(who_: Who, ref: DomainRef, view_only: bool) -> bool:
     """May `who_` still hold this console (the desk and open consoles ask again)?"""
+    ref = with_tags(who_, ref)
     if policy.can(who_, Action.CONSOLE, ref):
         return True
     return view_only and policy.can(who_, Action.CONSOLE_VIEW_ONLY, ref)
+
+
+def with_tags(who_: Who, ref: DomainRef) -> DomainRef:
+    """`ref` with the VM's tags when the policy needs them for `who_` and it lacks them
+    (a ref rebuilt from a ticket or a session). Remembered tags cost no call."""
+    if ref.tags is not None or not who_.uses_tags or not ref.uuid:
+        return ref
+    obj = Host.objects.filter(slug=ref.host, enabled=True).first()
+    if obj is None:
+        return ref
+    try:
+        tags = virt_domains.tags_by_uuid(obj.ref, ref.uuid)
+    except VirtError:
+        return ref  # unknown tags: tag grants give nothing, a tag's "No access" refuses
+    return ref if tags is None else replace(ref, tags=tags)
 
 
 def visible_hosts(who_: Who) -> list[Host]:

@@ -2,7 +2,8 @@
 
 Personas (issue 10): dora (Viewer of one VM), erin (Operator on host lab,
 through a group), frank (Console user whose grant ended an hour ago), gina
-(VM admin on host lab with "No access" on one VM). Pages are asked through
+(VM admin on tag `web`, with "No access" on one web VM). Tags are set in
+the VMs' libvirt <metadata> through vmdash/virt/domains.py. Pages are asked through
 the Django test client on libvirt's test driver; what they may do is what
 the door answers, not what the template shows.
 """
@@ -20,11 +21,13 @@ from vmdash.access.models import Grant, Role
 from vmdash.door import load_who
 from vmdash.models import Host
 from vmdash.policy import Action, can
+from vmdash.virt import domains as virt_domains
 from vmdash.virt.refs import DomainRef, HostRef
 
 pytestmark = pytest.mark.django_db
 
 WEB1 = "11111111-0000-4000-8000-000000000001"
+WEIRD = "it%27s%20%3Cb%3E%26%20%22%C3%BCn%C3%AF%20c%C3%B6d%C3%A9%22"
 DB = "11111111-0000-4000-8000-000000000002"
 
 
@@ -77,8 +80,11 @@ def frank(lab: Host) -> User:
 
 @pytest.fixture
 def gina(lab: Host) -> User:
+    """VM admin on tag web (web1 and db carry it), with "No access" on db."""
+    virt_domains.set_tags(lab.ref, "web1", {"web"})
+    virt_domains.set_tags(lab.ref, "db", {"web", "backup"})
     u = person("gina")
-    grant("vm-admin", user=u, scope="host", host="lab")
+    grant("vm-admin", user=u, scope="tag", tag="web")
     grant("no-access", user=u, scope="vm", host="lab", object_uuid=DB, object_name="db")
     return u
 
@@ -119,6 +125,43 @@ def test_no_access_wins_over_a_wider_grant(gina: User) -> None:
     assert c.get("/hosts/lab/domains/db/").status_code == 404
     assert c.post("/hosts/lab/domains/db/start/").status_code == 404
     assert ">db<" not in c.get("/domains/").content.decode()
+
+
+def test_a_grant_on_a_tag_reaches_the_vms_carrying_it_and_no_other(gina: User) -> None:
+    c = logged_in(gina)
+    listing = c.get("/domains/").content.decode()
+    assert ">web1</a>" in listing and "ünï" not in listing
+    assert c.post("/hosts/lab/domains/web1/pause/", HTTP_HX_REQUEST="true").status_code == 200
+    assert c.get(f"/hosts/lab/domains/{WEIRD}/").status_code == 404
+    assert c.get("/hosts/lab/").status_code == 200  # a tag may be on any host's VMs
+
+
+def test_taking_the_tag_away_takes_the_grant_away(gina: User, lab: Host) -> None:
+    c = logged_in(gina)
+    assert c.get("/hosts/lab/domains/web1/").status_code == 200
+    virt_domains.set_tags(lab.ref, "web1", set())
+    assert c.get("/hosts/lab/domains/web1/").status_code == 404
+    assert ">web1</a>" not in c.get("/domains/").content.decode()
+
+
+def test_a_no_access_on_a_tag_refuses_even_a_host_admin(lab: Host) -> None:
+    virt_domains.set_tags(lab.ref, "db", {"secret"})
+    u = person("hal")
+    grant("host-admin", user=u, scope="host", host="lab")
+    grant("no-access", user=u, scope="tag", tag="secret")
+    c = logged_in(u)
+    assert c.get("/hosts/lab/domains/db/").status_code == 404
+    assert c.get("/hosts/lab/domains/web1/").status_code == 200
+    who = load_who(u)
+    assert not can(who, Action.VIEW, DomainRef("lab", "db", DB))  # tags unknown: refused
+    assert can(who, Action.VIEW, DomainRef("lab", "web1", WEB1, frozenset()))
+
+
+def test_a_tag_grant_gives_nothing_on_a_ref_without_tags(gina: User) -> None:
+    who = load_who(gina)
+    assert not can(who, Action.VIEW, DomainRef("lab", "web1", WEB1))
+    assert can(who, Action.CHANGE, DomainRef("lab", "web1", WEB1, frozenset({"web"})))
+    assert not can(who, Action.CHANGE, DomainRef("lab", "db", DB, frozenset({"web"})))
 
 
 def test_a_grant_follows_the_vm_by_uuid_not_by_name(dora: User) -> None:

@@ -16,6 +16,7 @@ from vmdash.models import Host
 from vmdash.virt.errors import VirtError
 from vmdash.virt.names import name_problem
 from vmdash.virt.resolve import domain_ref, network_ref, pool_ref
+from vmdash.virt.xml.tags import tag_problem
 
 _RESOLVE = {"vm": domain_ref, "pool": pool_ref, "network": network_ref}
 
@@ -40,6 +41,12 @@ class GrantForm(forms.Form):
     object_name = forms.CharField(
         required=False, max_length=255, label=gettext_lazy("Name of the VM, pool or network")
     )
+    tag = forms.CharField(
+        required=False,
+        max_length=40,
+        label=gettext_lazy("Tag"),
+        help_text=gettext_lazy("For “the VMs with a tag”: every VM of any host carrying it."),
+    )
     expires_at = forms.DateTimeField(
         required=False,
         label=gettext_lazy("Ends at"),
@@ -55,7 +62,9 @@ class GrantForm(forms.Form):
         if bool(data.get("user")) == bool(data.get("group")):
             self.add_error("user", _("Choose a user or a group (one of them)."))
         scope, host = data.get("scope"), data.get("host")
-        if scope != Grant.Scope.SITE and host is None:
+        if scope == Grant.Scope.TAG:
+            self._tag(data)
+        elif scope != Grant.Scope.SITE and host is None:
             self.add_error("host", _("Choose the host."))
         if scope in _RESOLVE and host is not None:
             self._resolve(data, str(scope), host)
@@ -63,6 +72,13 @@ class GrantForm(forms.Form):
         if ends is not None and ends <= timezone.now():
             self.add_error("expires_at", _("This time has passed; choose one ahead."))
         return data
+
+    def _tag(self, data: dict[str, Any]) -> None:
+        tag = str(data.get("tag") or "").strip()
+        problem = tag_problem(tag)
+        if problem is not None:
+            self.add_error("tag", _("Name the tag: %(why)s.") % {"why": problem})
+        data["tag"] = tag
 
     def _resolve(self, data: dict[str, Any], scope: str, host: Host) -> None:
         name = str(data.get("object_name") or "")
@@ -84,7 +100,8 @@ class GrantForm(forms.Form):
             group=data.get("group"),
             role=data["role"],
             scope=scope,
-            host=data["host"].slug if scope != Grant.Scope.SITE else "",
+            host=data["host"].slug if scope not in (Grant.Scope.SITE, Grant.Scope.TAG) else "",
+            tag=data.get("tag", "") if scope == Grant.Scope.TAG else "",
             object_uuid=ref.uuid if ref is not None else "",
             object_name=ref.name if ref is not None else "",
             expires_at=data.get("expires_at"),

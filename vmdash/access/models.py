@@ -1,8 +1,9 @@
 """Roles and grants: who may do what where, and until when.
 
 A role is a named set of actions (vmdash.policy.Action). A grant gives one
-role to one user or one group on a scope: the whole site, one host, or one
-VM, pool or network of a host (by UUID, so a rename keeps it). A grant may
+role to one user or one group on a scope: the whole site, one host, one
+VM, pool or network of a host (by UUID, so a rename keeps it), or every VM
+of any host that carries a tag (in its libvirt <metadata>). A grant may
 end at a time. The "No access" role denies everything it reaches, whatever
 else is granted (as in Proxmox). Superusers need no grants.
 """
@@ -40,6 +41,7 @@ class Grant(models.Model):
         VM = "vm", _("a VM")
         POOL = "pool", _("a storage pool")
         NETWORK = "network", _("a network")
+        TAG = "tag", _("the VMs with a tag")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -56,6 +58,7 @@ class Grant(models.Model):
     host = models.CharField(_("host"), max_length=50, blank=True)
     object_uuid = models.CharField(max_length=36, blank=True)
     object_name = models.CharField(_("object"), max_length=255, blank=True)
+    tag = models.CharField(_("tag"), max_length=40, blank=True, db_index=True)
     expires_at = models.DateTimeField(_("ends at"), null=True, blank=True, db_index=True)
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_by = models.ForeignKey(
@@ -87,6 +90,8 @@ class Grant(models.Model):
             return str(_("the whole site"))
         if self.scope == self.Scope.HOST:
             return self.host
+        if self.scope == self.Scope.TAG:
+            return str(_("VMs tagged %(tag)s") % {"tag": self.tag})
         return f"{self.host}/{self.object_name or self.object_uuid}"
 
     @property

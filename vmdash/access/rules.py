@@ -16,15 +16,18 @@ def rules_of(user_id: int) -> list[Rule]:
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
         .select_related("role")
     )
-    return [
-        Rule(
-            actions=frozenset(g.role.actions),
-            scope=g.scope,
-            host=g.host,
-            uuid=g.object_uuid,
-            name=g.object_name,
-            deny=g.role.deny,
-            expires=g.expires_at.timestamp() if g.expires_at else None,
-        )
-        for g in grants
-    ]
+    return [rule_of(g) for g in grants]
+
+
+def rule_of(grant: Grant) -> Rule:
+    """One grant (its role loaded) as the policy reads it, ended or not."""
+    return Rule(
+        actions=frozenset(grant.role.actions),
+        scope=grant.scope,
+        host=grant.host,
+        uuid=grant.object_uuid,
+        name=grant.object_name,
+        deny=grant.role.deny,
+        expires=grant.expires_at.timestamp() if grant.expires_at else None,
+        tag=grant.tag,
+    )

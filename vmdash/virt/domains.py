@@ -16,12 +16,16 @@ from functools import cached_property
 
 import libvirt
 
+from vmdash.virt import tagcache
 from vmdash.virt.connection import pool
 from vmdash.virt.enums import DomainState, state_reason
-from vmdash.virt.errors import InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidInput, InvalidState, NotFound, translate
 from vmdash.virt.names import check_name
 from vmdash.virt.refs import DomainRef, HostRef
 from vmdash.virt.xml.domain import CharXML, DiskXML, DomainXML, GraphicsXML, InterfaceXML
+from vmdash.virt.xml.tags import MAX_TAGS, tag_problem, tags_xml
+from vmdash.virt.xml.tags import NS as TAGS_NS
+from vmdash.virt.xml.tags import PREFIX as TAGS_PREFIX
 
 
 class Op(StrEnum):
@@ -109,10 +113,11 @@ class DomainSummary:
     managed_save: bool
     title: str = ""
     description: str = ""
+    tags: frozenset[str] | None = None  # vmdash's, from <metadata> (vmdash/virt/tagcache.py)
 
     @cached_property
     def ref(self) -> DomainRef:
-        return DomainRef(self.host, self.name, self.uuid)
+        return DomainRef(self.host, self.name, self.uuid, self.tags)
 
     @cached_property
     def ops(self) -> tuple[Op, ...]:
@@ -238,6 +243,7 @@ def list_domains(host: HostRef) -> list[DomainSummary]:
                     persistent=uuid not in transient,
                     autostart=uuid in autostart,
                     managed_save=uuid in saved,
+                    tags=tagcache.tags_of(conn, host.slug, dom),
                 )
             )
         _remember_handles(conn, handles)
@@ -341,6 +347,7 @@ def _facts(host: HostRef, dom: libvirt.virDomain) -> DomainSummary:
         persistent=persistent,
         autostart=bool(dom.autostart()) if persistent else False,
         managed_save=bool(dom.hasManagedSaveImage(0)) if persistent else False,
+        tags=tagcache.tags_of(dom.connect(), host.slug, dom),
     )
 
 
@@ -633,3 +640,72 @@ def state_counts(host: HostRef) -> dict[DomainState, int]:
         return counts
 
     return pool().call(host.uri, read, f"Cannot count the VMs of host '{host.label}'")
+
+
+def get_tags(host: HostRef, name: str) -> frozenset[str]:
+    """The VM's vmdash tags, read now (virDomainGetMetadata ELEMENT); NotFound."""
+
+    def read(conn: libvirt.virConnect) -> frozenset[str]:
+        dom = lookup(conn, host, name)
+        tagcache.forget(conn, host.slug, dom.UUIDString())
+        return tagcache.tags_of(conn, host.slug, dom)
+
+    return pool().call(host.uri, read, f"Cannot read the tags of VM '{name}'")
+
+
+def known_ref(host: str, name: str, uuid: str) -> DomainRef:
+    """A VM's ref with the tags this process last read for it (None: not read).
+
+    No libvirt call: the live stream's first look at an event, on its loop."""
+    return DomainRef(host, name, uuid, tagcache.known_tags(host, uuid))
+
+
+def tags_by_uuid(host: HostRef, uuid: str) -> frozenset[str] | None:
+    """The tags of the VM with this UUID (remembered, else virDomainGetMetadata);
+    None when there is no such VM. HostUnavailable."""
+
+    def read(conn: libvirt.virConnect) -> frozenset[str] | None:
+        try:
+            return tagcache.tags_of(conn, host.slug, conn.lookupByUUIDString(uuid))
+        except libvirt.libvirtError as err:
+            if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
+
+    return pool().call(host.uri, read, f"Cannot read the tags of VM {uuid}")
+
+
+def set_tags(host: HostRef, name: str, tags: Iterable[str]) -> tuple[DomainRef, str]:
+    """Store the VM's tags in its <metadata> (virDomainSetMetadata ELEMENT, in its
+    definition and, while it runs, live too); returns the ref with the new tags and
+    "before → after" for the audit. Other metadata is left alone. NotFound,
+    InvalidInput (a tag libvirt or we refuse), OperationFailed."""
+    wanted = frozenset(tags)
+    if len(wanted) > MAX_TAGS:
+        raise InvalidInput(f"A VM carries at most {MAX_TAGS} tags.")
+    for tag in wanted:
+        problem = tag_problem(tag)
+        if problem is not None:
+            raise InvalidInput(f"'{tag}': {problem}.")
+
+    def write(conn: libvirt.virConnect) -> tuple[DomainRef, str]:
+        dom = lookup(conn, host, name)
+        uuid = dom.UUIDString()
+        before = tagcache.read_tags(dom)
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+        if dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        element = tags_xml(wanted) if wanted else None
+        key = TAGS_PREFIX if wanted else None
+        try:
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, element, key, TAGS_NS, flags)
+        finally:
+            tagcache.forget(conn, host.slug, uuid)
+        change = f"tags: {_listed(before)} → {_listed(wanted)}"
+        return DomainRef(host.slug, dom.name(), uuid, wanted), change
+
+    return pool().call(host.uri, write, f"Cannot change the tags of VM '{name}'")
+
+
+def _listed(tags: Iterable[str]) -> str:
+    return ", ".join(sorted(tags)) or "(none)"

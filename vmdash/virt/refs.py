@@ -7,7 +7,7 @@ that grants and audit entries survive a rename.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 
@@ -31,12 +31,19 @@ class HostRef:
 
 @dataclass(frozen=True)
 class DomainRef:
-    """A VM: by name within its host (unique there), and by UUID."""
+    """A VM: by name within its host (unique there), and by UUID.
+
+    `tags` are the VM's vmdash tags (its <metadata>) for grants on a tag;
+    None when whoever made the ref did not read them: then no tag grant gives
+    anything on it, and a "No access" on any tag refuses it (vmdash/policy.py).
+    Two refs of the same VM are equal whatever tags they carry.
+    """
 
     kind: ClassVar[str] = "vm"
     host: str
     name: str
     uuid: str = ""
+    tags: frozenset[str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libvirt
 
+from vmdash.virt import tagcache
 from vmdash.virt.connection import pool
 from vmdash.virt.domains import lookup
 from vmdash.virt.errors import NotFound
@@ -16,11 +17,13 @@ from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef, VolumeRef
 
 
 def domain_ref(host: HostRef, name: str) -> DomainRef:
-    """The VM's ref with the UUID libvirt gives; NotFound."""
+    """The VM's ref with the UUID libvirt gives and its tags (remembered, else
+    virDomainGetMetadata); NotFound."""
 
     def read(conn: libvirt.virConnect) -> DomainRef:
         dom = lookup(conn, host, name)
-        return DomainRef(host.slug, dom.name(), dom.UUIDString())
+        tags = tagcache.tags_of(conn, host.slug, dom)
+        return DomainRef(host.slug, dom.name(), dom.UUIDString(), tags)
 
     return pool().call(host.uri, read, f"Cannot find VM '{name}'")
 

@@ -20,6 +20,7 @@ from vmdash.virt.xml import (
     XMLObject,
     enum,
 )
+from vmdash.virt.xml.tags import TagsField
 
 
 class Placement(StrEnum):
@@ -188,3 +189,4 @@ class DomainXML(Document):
     interfaces = Children(InterfaceXML, "./devices/interface")
     graphics = Children(GraphicsXML, "./devices/graphics")
     chars = Children(CharXML, "./devices/serial|console")
+    tags = TagsField()  # vmdash's own, in <metadata> (vmdash/virt/xml/tags.py)
