@@ -26,6 +26,27 @@ TESTNODE_URI = f"test://{DATA / 'testnode.xml'}"
 WEIRD_NAME = 'it\'s <b>& "ünï cödé"'
 
 
+# With pytest-xdist (`make test` runs two workers), tests that share a
+# session's real parts run on one worker: each folder of real-libvirtd tests
+# is a group, and so is every test that uses the console tests' server and
+# guests (whose session fixture removes its leftovers when it starts).
+# Unit tests on the test driver go wherever a worker is free. Tests that
+# restart libvirtd cannot share it with anyone: `make test` runs them after
+# the others, alone (marker `restarts_libvirtd`).
+CONSOLE_FIXTURES = frozenset({"console_server", "guest_maker", "guest_a", "running_a"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(root).parts[0]
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & CONSOLE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group("console"))
+        elif folder != "unit" and not folder.endswith(".py"):
+            item.add_marker(pytest.mark.xdist_group(folder))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_connections() -> Iterator[None]:
     """Every test opens its own connections: a fresh test-driver world."""

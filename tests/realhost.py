@@ -63,14 +63,22 @@ def _sweep() -> None:
         conn.close()
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Here, not in a fixture: a fixture set up in the middle of the session
     # would remove the guests that module-scoped fixtures made before it.
-    _sweep()
+    # Under xdist only the controller sweeps, before the workers start and
+    # after they have all finished: a worker would remove the other's guests.
+    if not _is_xdist_worker(session.config):
+        _sweep()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    _sweep()
+    if not _is_xdist_worker(session.config):
+        _sweep()
 
 
 class _LiveConnection:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -56,8 +57,16 @@ def secret_key(data_dir: Path) -> str:
         return from_env
     path = data_dir / "secret_key"
     if not path.exists():
+        # Written aside and linked into place: processes starting at once
+        # (test workers, web workers) all read the one key that won.
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd, aside = tempfile.mkstemp(dir=data_dir, prefix=".secret_key.")
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(50))
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(aside)
     return path.read_text().strip()

@@ -121,6 +121,7 @@ async def test_a_change_made_with_libvirt_directly_reaches_the_page(
     assert f"{guest.name} was forced off outside vmdash." in toast
 
 
+@pytest.mark.restarts_libvirtd
 async def test_the_stream_resumes_with_a_resync_after_libvirtd_restarts(
     embedded: Any,
     ws: Any,

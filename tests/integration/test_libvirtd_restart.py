@@ -10,7 +10,7 @@ from django.test import Client
 from tests.realhost import libvirtd_pids, start_libvirtd, stop_libvirtd, wait_until
 from vmdash.models import Host
 
-pytestmark = [pytest.mark.django_db, pytest.mark.libvirtd]
+pytestmark = [pytest.mark.django_db, pytest.mark.libvirtd, pytest.mark.restarts_libvirtd]
 
 
 @pytest.fixture
