@@ -74,6 +74,7 @@ class EventService:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         publisher = asyncio.create_task(self._publish_forever(), name="vmdash-events-publish")
+        others = [asyncio.create_task(companion(self)) for companion in sinks.companions()]
         log.info("events service %s started", self.epoch)
         try:
             while True:
@@ -84,6 +85,8 @@ class EventService:
                 await asyncio.sleep(self.refresh_interval)
         finally:
             publisher.cancel()
+            for task in others:
+                task.cancel()
             for watcher in self.watchers.values():
                 watcher.stop(timeout=0)
             self.watchers.clear()

@@ -13,7 +13,8 @@ a failing sink is logged and never stops the fan-out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from vmdash.virt.events import Event
 
@@ -41,3 +42,21 @@ def feed(event: Event) -> None:
             sink(event)
         except Exception:  # a sink's bug must not stop the events of everyone
             log.exception("events: sink %s failed on %r", getattr(sink, "__name__", sink), event)
+
+
+# Companions: long-running tasks that live as long as the events service
+# (the stats sampler). `companion(service)` returns a coroutine; the service
+# starts it when it starts and cancels it when it stops, so a companion runs
+# in exactly the one process that publishes.
+Companion = Callable[[Any], Coroutine[Any, Any, None]]
+_companions: list[Companion] = []
+
+
+def register_companion(companion: Companion) -> Companion:
+    if companion not in _companions:
+        _companions.append(companion)
+    return companion
+
+
+def companions() -> tuple[Companion, ...]:
+    return tuple(_companions)
