@@ -29,6 +29,7 @@ from django.conf import settings
 
 from vmdash.live import sinks
 from vmdash.live.messages import groups_for, to_message
+from vmdash.live.regions import registry
 from vmdash.virt.events import Event, HostStatus, HostWatcher
 from vmdash.virt.refs import HostRef
 
@@ -74,6 +75,7 @@ class EventService:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         publisher = asyncio.create_task(self._publish_forever(), name="vmdash-events-publish")
+        registry().discover()  # the apps' live modules register sinks and companions
         others = [asyncio.create_task(companion(self)) for companion in sinks.companions()]
         log.info("events service %s started", self.epoch)
         try:
