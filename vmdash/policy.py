@@ -16,7 +16,7 @@ each of 1000 VMs is a few dictionary lookups, not a walk of every grant.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
@@ -179,21 +179,21 @@ class RuleIndex:
             else:
                 self.seen.setdefault(rule.host, []).append(rule)
 
-    def reaching(self, ref: Ref) -> list[Rule]:
-        """Every rule whose scope contains `ref` (expired ones too: the caller asks)."""
+    def reaching(self, ref: Ref) -> list[Sequence[Rule]]:
+        """The groups of rules whose scope contains `ref` (expired ones too: the
+        caller asks). Groups, not one list: nothing is copied for each ref."""
         if ref is None:
-            return self.site
-        found = [*self.site, *self.hosts.get(ref.host, ())]
+            return [self.site]
+        found: list[Sequence[Rule]] = [self.site, self.hosts.get(ref.host, ())]
         if isinstance(ref, VolumeRef):
-            found += self.pools.get((ref.host, ref.pool), ())
+            found.append(self.pools.get((ref.host, ref.pool), ()))
         elif not isinstance(ref, HostRef):
-            found += self.objects.get((ref.kind, ref.host, ref.uuid), ())
-        if isinstance(ref, DomainRef) and self.tags:
+            found.append(self.objects.get((ref.kind, ref.host, ref.uuid), ()))
+        if self.tags and isinstance(ref, DomainRef):
             if ref.tags is None:
-                found += self.tag_denies  # tags unknown: a "No access" on any tag refuses
+                found.append(self.tag_denies)  # tags unknown: a "No access" on any tag refuses
             else:
-                for tag in ref.tags:
-                    found += self.tags.get(tag, ())
+                found += [self.tags[t] for t in ref.tags if t in self.tags]
         return found
 
 
@@ -210,10 +210,15 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
         return True
     now = time.time()
     index = who.index
-    reaching = [r for r in index.reaching(ref) if r.live(now)]
-    if any(r.deny for r in reaching):
-        return False
-    if any(action in r.actions for r in reaching):
+    allowed = False
+    for group in index.reaching(ref):
+        for rule in group:
+            if rule.expires is not None and rule.expires <= now:
+                continue  # ended: as if it never was
+            if rule.deny:
+                return False
+            allowed = allowed or action in rule.actions
+    if allowed:
         return True
     if action == Action.VIEW and isinstance(ref, HostRef):
         seen = (*index.seen_anywhere, *index.seen.get(ref.slug, ()))
