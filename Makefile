@@ -72,6 +72,7 @@ bench: system venv
 	$(PY) bench/console.py
 	$(PY) bench/silent_host.py
 	$(PY) bench/storage.py
+	$(PY) bench/permissions.py
 
 clean:
 	rm -rf $(VENV) var
