@@ -53,7 +53,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy vmdash hosts domains networks storage people
+	$(VENV)/bin/mypy vmdash hosts domains networks storage people stats
 
 # Two workers (pytest-xdist): the real-libvirtd folders each stay on one
 # worker (tests/conftest.py groups them) and unit tests fill the gaps. Tests

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "networks",
     "storage",
     "people",
+    "stats",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,11 @@ if VMDASH_EVENTS not in ("embedded", "external", "off"):
     raise ImproperlyConfigured(f"VMDASH_EVENTS={VMDASH_EVENTS!r}: use embedded, external or off")
 # Seconds between reconnect attempts of the events service, at most.
 VMDASH_EVENTS_MAX_BACKOFF = envint("VMDASH_EVENTS_MAX_BACKOFF", 15)
+# Seconds between two bulk reads of each host's counters (graphs, /metrics);
+# 0 turns the sampler off. It runs where the events service runs.
+VMDASH_STATS_INTERVAL = envint("VMDASH_STATS_INTERVAL", 2)
+# The bearer token Prometheus sends to GET /metrics; empty: no /metrics (404).
+VMDASH_METRICS_TOKEN = envstr("VMDASH_METRICS_TOKEN", "")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
