@@ -10,6 +10,7 @@ of a crashed run) and at the end of the session; it touches nothing else.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -128,3 +129,42 @@ def served(tmp_path_factory: pytest.TempPathFactory, real_networks: object) -> I
     srv = start_vmdash(tmp_path_factory.mktemp("vmdash-networks"))
     yield srv
     srv.stop()
+
+
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+
+@pytest.fixture(scope="session")
+def ovs_bridge() -> Iterator[Callable[[str], str]]:
+    """Makes Open vSwitch bridges (vmdash-t-ovs*: not vmdt-*, which the namespace
+    sweep deletes with `ip link`, under OVS's feet) with ovs-vsctl, as an admin
+    would before defining an OVS network; fresh each time, removed at the end.
+
+    OVS runs without systemd: ovs-ctl starts ovsdb-server and ovs-vswitchd when
+    they do not answer. This machine has no openvswitch kernel module, so the
+    bridges use OVS's userspace datapath (datapath_type=netdev); libvirt does
+    not care which datapath a bridge has.
+    """
+    if shutil.which("ovs-vsctl") is None or not Path(OVS_CTL).exists():
+        pytest.fail("Open vSwitch is missing: scripts/ensure-system-packages installs "
+                    "openvswitch-switch", pytrace=False)  # fmt: skip
+    if subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True).returncode:
+        subprocess.run(
+            [OVS_CTL, "start", "--system-id=random", "--no-mlockall", "--no-record-hostname"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        assert name.startswith("vmdash-t-ovs")
+        subprocess.run(
+            ["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", name, "--", "add-br", name, "--",
+             "set", "bridge", name, "datapath_type=netdev"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        subprocess.run(["ovs-vsctl", "--timeout=10", "--if-exists", "del-br", name])

@@ -13,6 +13,7 @@ from django.test import Client
 from tests.conftest import audit_entries
 from vmdash.models import Host
 from vmdash.virt import networks as virt
+from vmdash.virt.connection import pool
 from vmdash.virt.refs import HostRef
 
 pytestmark = pytest.mark.django_db
@@ -321,3 +322,40 @@ def test_a_vm_page_can_reserve_the_address_it_shows_and_goes_back_to_it(
     assert r.status_code == 302 and r["Location"] == "/hosts/world/domains/web1/devices/"
     hosts = summary(world, "lan").subnets[0].hosts
     assert virt.StaticHost("52:54:00:00:00:01", "10.251.1.77", "") in hosts
+
+
+def define(host: Host, text: str) -> None:
+    """Define a network in the world vmdash's own connection sees."""
+    pool().call(host.uri, lambda conn: conn.networkDefineXML(text), "define")
+
+
+BRIDGED = """<network><name>{name}</name><forward mode='bridge'/><bridge name='ovsbr0'/>
+<virtualport type='openvswitch'/></network>"""
+
+
+def test_an_ovs_network_is_edited_through_the_same_form(as_alice: Client, world: Host) -> None:
+    define(world, BRIDGED.format(name="ovs"))  # defined, not started
+    form = as_alice.get(BASE + "ovs/edit/").content.decode()
+    assert 'data-family="bridge"' in form and 'name="portgroups"' in form
+    assert 'name="ipv4_address"' not in form  # a bridge's addresses are the LAN's business
+    data = {"bridge": "ovsbr0", "switch": "openvswitch", "portgroups": "web 10 default\ndb 20"}
+    preview = as_alice.post(BASE + "ovs/edit/", {**data, "preview": "1"}).content.decode()
+    assert "applies when the network starts" in preview
+    assert preview.count('data-what="portgroup"') == 2
+    r = as_alice.post(BASE + "ovs/edit/", data, follow=True)
+    assert "It applies when the network starts" in r.content.decode()
+    assert summary(world, "ovs").portgroups == (
+        virt.Portgroup("web", (10,), True),
+        virt.Portgroup("db", (20,), False),
+    )
+    page = r.content.decode()
+    assert 'data-portgroup="web"' in page and "VLAN" in page
+
+
+def test_a_bridge_networks_vlan_needs_open_vswitch(as_alice: Client, world: Host) -> None:
+    define(world, BRIDGED.format(name="ovs2"))
+    data = {"bridge": "ovsbr0", "switch": "linux", "portgroups": "web 10"}
+    r = as_alice.post(BASE + "ovs2/edit/", data)
+    assert r.status_code == 400 and "only to Open vSwitch" in r.content.decode()
+    assert summary(world, "ovs2").portgroups == ()
+    assert audit_entries().get().outcome == "error"

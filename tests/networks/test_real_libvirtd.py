@@ -58,7 +58,7 @@ def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[..., s
     asked not to; removed after."""
     made: list[str] = []
 
-    def start(network: str, mac: str, run: bool = True) -> str:
+    def start(network: str, mac: str, run: bool = True, portgroup: str = "") -> str:
         name = f"vmdash-t-netvm-{uuid.uuid4().hex[:6]}"
         dom = etree.fromstring(
             guest_domain_xml(
@@ -71,7 +71,9 @@ def guest_on(real_networks: Conn, guest_files: Path) -> Iterator[Callable[..., s
         )
         nic = etree.SubElement(dom.find("devices"), "interface", type="network")
         etree.SubElement(nic, "mac", address=mac)
-        etree.SubElement(nic, "source", network=network)
+        source = etree.SubElement(nic, "source", network=network)
+        if portgroup:
+            source.set("portgroup", portgroup)
         etree.SubElement(nic, "model", type="virtio")
         # No boot ROM: the guest boots its kernel directly, and on this machine a
         # virtio NIC with its ROM stops QEMU at start ("qemu unexpectedly closed

@@ -20,6 +20,7 @@ from networks.forms import NetworkEditForm
 from networks.ops import edit_change
 from vmdash.virt.networks import HostNetworking, IpSpec, NetworkSpec, build_xml
 from vmdash.virt.xml.network import ForwardMode, NetworkXML
+from vmdash.virt.xml.network_changes import Command, Section, plan
 
 DATA = Path(__file__).parent.parent / "data" / "xml"
 V4 = IpSpec(ipaddress.ip_interface("10.251.7.1/24"), "10.251.7.100", "10.251.7.199")
@@ -96,3 +97,114 @@ def test_it_edits_mode_ranges_and_domain_in_place_keeping_the_rest(tmp_path: Pat
     validate(golden)
     assert "-  <domain name='old.lab'/>" in doc.diff()
     assert "<host mac='52:54:00:00:00:09'" in doc.tostring()  # not the form's business: kept
+
+
+# Bridge, Open vSwitch and macvtap networks through the same edit form.
+
+FACTS = HostNetworking(bridges=("br0",), devices=("eth0", "eth1", "eth2"), bridges_known=True)
+EDITS = {
+    "bridge": ("bridge", {"bridge": "ovsbr1", "switch": "openvswitch",
+                          "portgroups": "web 10 default\ntrunk 20, 30"}),
+    "ovs": ("bridge", {"bridge": "ovsbr0", "switch": "openvswitch",
+                       "portgroups": "web 11 default\ndb 20\nnew 30"}),
+    "macvtap": ("macvtap", {"macvtap_mode": "private", "devices": "eth0 eth2",
+                            "portgroups": "plain\nguests"}),
+}  # fmt: skip
+
+
+def edited(case: str) -> tuple[NetworkXML, NetworkXML]:
+    family, data = EDITS[case]
+    form = NetworkEditForm(data, facts=FACTS, own_name=f"vmdash-{case}", family=family)
+    assert form.is_valid(), form.errors
+    before = NetworkXML.parse((DATA / f"network-edit-{case}.in.xml").read_text())
+    after = NetworkXML.parse(before.tostring())
+    edit_change(form)(after)
+    return before, after
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_it_edits_bridge_ovs_and_macvtap_networks_as_the_golden_file_says(case: str) -> None:
+    _before, after = edited(case)
+    golden = DATA / f"network-edit-{case}.expected.xml"
+    if os.environ.get("VMDASH_REGEN_GOLDEN"):
+        golden.write_text(after.tostring())
+    assert after.tostring() == golden.read_text()
+    validate(golden)
+
+
+def test_a_bridge_edit_keeps_other_tools_metadata_and_the_mtu() -> None:
+    _before, after = edited("bridge")
+    text = after.tostring()
+    assert "kept by other tools" in text and "<mtu size='9000'/>" in text
+    assert after.virtualport == "openvswitch"
+    assert [(p.name, p.vlans, p.default) for p in after.portgroups] == [
+        ("web", (10,), True),
+        ("trunk", (20, 30), None),
+    ]
+
+
+def test_an_ovs_edit_changes_port_groups_in_place_and_all_of_it_applies_live() -> None:
+    before, after = edited("ovs")
+    assert "<inbound average='1000'" in after.tostring()  # the form does not show it: kept
+    assert "<parameters interfaceid=" in after.tostring()
+    changes = plan(before.node, after.node)
+    assert all(c.live and c.section == Section.PORTGROUP for c in changes)
+    assert sorted((c.command, c.xml.split("'")[1]) for c in changes) == [
+        (Command.ADD, "new"),
+        (Command.DELETE, "old"),
+        (Command.MODIFY, "web"),
+    ]
+    assert changes[0].command == Command.DELETE  # deletes first
+
+
+def test_a_macvtap_edit_adds_a_device_live_and_a_new_mode_waits_for_a_restart() -> None:
+    before, after = edited("macvtap")
+    changes = plan(before.node, after.node)
+    live = {(c.section, c.command, c.xml) for c in changes if c.live}
+    assert live == {
+        (Section.FORWARD_INTERFACE, Command.DELETE, "<interface dev='eth1'/>"),
+        (Section.FORWARD_INTERFACE, Command.ADD, "<interface dev='eth2'/>"),
+        (Section.PORTGROUP, Command.ADD, "<portgroup name='guests'/>"),
+    }
+    assert not [c for c in changes if not c.live]  # same mode, same first device
+    form = NetworkEditForm(
+        {**EDITS["macvtap"][1], "macvtap_mode": "vepa"}, facts=FACTS, own_name="t", family="macvtap"
+    )
+    assert form.is_valid()
+    again = NetworkXML.parse(before.tostring())
+    edit_change(form)(again)
+    deferred = plan(before.node, again.node)
+    assert [c.what for c in deferred if not c.live] == ["forward-interface"] * 2 + ["forward"]
+
+
+@pytest.mark.parametrize(
+    ("family", "data", "field", "says"),
+    [
+        ("bridge", {"bridge": "br0", "switch": "linux", "portgroups": "web 10"}, "portgroups",
+         "only to Open vSwitch"),
+        ("bridge", {"bridge": "br9", "switch": "linux"}, "bridge", "no interface"),
+        ("bridge", {"bridge": "a bridge", "switch": "openvswitch"}, "bridge", "15 letters"),
+        ("bridge", {"bridge": "ovsbr0", "switch": "openvswitch", "portgroups": "a 4096"},
+         "portgroups", "0 to 4095"),
+        ("bridge", {"bridge": "ovsbr0", "switch": "openvswitch",
+                    "portgroups": "a 1 default\nb 2 default"}, "portgroups", "Only one"),
+        ("bridge", {"bridge": "ovsbr0", "switch": "openvswitch", "portgroups": "a 1\na 2"},
+         "portgroups", "already used"),
+        ("macvtap", {"macvtap_mode": "bridge", "devices": ""}, "devices", "Choose"),
+        ("macvtap", {"macvtap_mode": "bridge", "devices": "eth0 eth7"}, "devices", "no interface"),
+    ],
+)  # fmt: skip
+def test_the_edit_form_refuses_bad_bridges_devices_and_port_groups(
+    family: str, data: dict[str, str], field: str, says: str
+) -> None:
+    form = NetworkEditForm(data, facts=FACTS, own_name="t", family=family)
+    assert not form.is_valid()
+    assert says in " ".join(form.errors[field]), form.errors
+
+
+def test_an_ovs_network_ovs_does_not_list_may_still_be_named() -> None:
+    """libvirt's interface list does not show OVS bridges: any valid name goes."""
+    form = NetworkEditForm(
+        {"bridge": "ovsbr7", "switch": "openvswitch"}, facts=FACTS, own_name="t", family="bridge"
+    )
+    assert form.is_valid(), form.errors
