@@ -187,3 +187,15 @@ class AuditFilter(forms.Form):
         if since and until and since > until:
             self.add_error("until", _("The end is before the start."))
         return data
+
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app (six digits) or a one-time recovery code."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

@@ -20,9 +20,10 @@ from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from people import lockout
+from people import lockout, twofactor
 from people.forms import GroupForm, MembersForm, MembershipForm, PasswordChoice, UserCreateForm
 from people.grants import by_scope, grants_of
+from people.models import SecondFactorRequired
 from vmdash import door
 from vmdash.access.models import Grant
 from vmdash.audit import Actor, Outcome, record
@@ -115,6 +116,8 @@ def _user_context(who: Who, user: User, **forms: object) -> dict[str, object]:
         "entries": trail.order_by("-at", "-id")[:20],
         "failures": lockout.failures(user.username),
         "locked": user.username in lockout.locked_names(),
+        "two_factor": twofactor.totp_device(user) is not None,
+        "two_factor_required": twofactor.required_for(user),
         "may_change": who.superuser or not user.is_superuser,
         "may_super": who.superuser,
     }
@@ -257,6 +260,7 @@ def _group_context(group: Group, **forms: object) -> dict[str, object]:
         "rename_form": forms.get("rename_form") or GroupForm(initial={"name": group.name}),
         "members_form": forms.get("members_form")
         or MembersForm(initial={"members": group.user_set.all()}),
+        "two_factor_required": SecondFactorRequired.objects.filter(group=group).exists(),
     }
 
 
@@ -325,7 +329,12 @@ def me(request: HttpRequest) -> HttpResponse:
 def _me_context(request: HttpRequest, who: Who, form: PasswordChangeForm) -> dict[str, object]:
     user = request.user
     assert isinstance(user, User)
-    return {"who": who, "blocks": by_scope(grants_of(user)), "form": form}
+    return {
+        "who": who,
+        "blocks": by_scope(grants_of(user)),
+        "form": form,
+        "two_factor": twofactor.totp_device(user) is not None,
+    }
 
 
 @require_POST

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "vmdash",
     "vmdash.console",
     "vmdash.access",
@@ -53,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "vmdash.middleware.SessionAgeMiddleware",
+    # A login that owes its second factor may only reach the code or enrolment page.
+    "people.twofactor.SecondFactorMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -178,6 +183,34 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# Second factor (people/twofactor.py, README "Two-factor login"): TOTP apps and
+# one-time recovery codes (django-otp). Wrong codes slow down (each one doubles
+# the wait, from 1 s) and count as failed logins towards the lockout above.
+OTP_TOTP_ISSUER = envstr("VMDASH_OTP_ISSUER", "vmdash")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# How many one-time recovery codes an enrolment hands out.
+VMDASH_RECOVERY_CODES = 10
+
+# Content-Security-Policy (django-csp 4): nothing inline, nothing from elsewhere.
+# connect-src 'self' covers ws:/wss: to this origin (CSP 3); the console proxy's
+# own origin is added per request by vmdash.middleware.ContentSecurityPolicyMiddleware.
+# noVNC draws its cursor from data: URLs; the two-factor QR code is a data: SVG.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Request bodies larger than this are refused before they are read (vmdash.asgi);
 # uploads (a later issue) stream through their own route.
