@@ -161,7 +161,7 @@ _LIFECYCLE_ECHOES: dict[str, tuple[frozenset[tuple[str, str]], float]] = {
     Op.DELETE: (frozenset({(Change.UNDEFINED, "*"), (Change.STOPPED, "destroyed")}), 10),
 }
 # Events that change the definition: explained by any successful vmdash action
-# on the VM close to them (an edit, a tag, a rename, a grant kept in metadata).
+# on the VM close to them that may redefine it (an edit, a tag, a rename).
 _DEFINITION = frozenset(
     {Change.DEFINED, Change.METADATA_CHANGED, Change.DEVICE_ADDED, Change.DEVICE_REMOVED}
 )
@@ -171,7 +171,8 @@ DEFINITION_WINDOW = 10.0
 LEAD = 30.0
 # Audit actions that are not told as lines of their own here.
 _NOT_LINES = frozenset({"console-open", "console-close"})  # the sessions tell them
-_NOT_CHANGES = _NOT_LINES | {"console-denied"}
+# ... and those that never redefine the VM (its life cycle, its consoles).
+_NOT_CHANGES = _NOT_LINES | {"console-denied"} | {op.value for op in Op}
 
 
 def _echo_of(event: Seen, audits: Sequence[Done]) -> int | None:
