@@ -58,7 +58,7 @@ def who(request: HttpRequest) -> Who:
     # The Who itself, not SimpleLazyObject's proxy: the policy reads it some
     # thousand times for a 1000-VM list, and each read through the proxy costs
     # about 4 µs (bench/domain_list.py).
-    return getattr(found, "_wrapped", found)  # type: ignore[no-any-return]
+    return getattr(found, "_wrapped", found)
 
 
 def _load_request_who(request: HttpRequest) -> Who:
