@@ -39,6 +39,7 @@
           stroke: COLORS[i],
           width: i === 0 ? 1.5 : 1,
           fill: i === 0 ? "rgba(37, 99, 235, 0.08)" : undefined,
+          points: { show: false },
           value: function (u, v) { return human(v, unit); },
         };
       })
@@ -49,7 +50,7 @@
       series: series,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: unit === "%" ? { y: { range: [0, 100] } } : { y: { range: function (u, min, max) { return [0, Math.max(max, 1)]; } } },
+      scales: unit === "%" ? { y: { range: [0, 100] } } : { y: { range: function (u, min, max) { return [0, Math.max(max * 1.1, 1024)]; } } },
       axes: [
         {},
         { size: 64, values: function (u, vals) { return vals.map(function (v) { return human(v, unit); }); } },
