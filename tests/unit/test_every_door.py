@@ -19,8 +19,13 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.conftest import TESTNODE_URI
+from tests.unit.test_grants import dora, erin, frank
 from vmdash.models import Host
 from vmdash.routing import websocket_urlpatterns
+from vmdash.virt.connection import pool as connections
+
+__all__ = ["dora", "erin", "frank"]  # personas (tests/unit/test_grants.py), used by name
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +37,14 @@ OPEN_TO_ALL = {"overview", "domain-list", "host-list", "me", "me-password"} | {
 }  # fmt: skip
 # Django's own: auth and the admin (which has its own staff check).
 DJANGO_PREFIXES = ("accounts/", "admin/")
-VALUES = {"host": "lab", "name": "db", "op": "start", "tab": "overview"}
+VALUES = {
+    "host": "lab",
+    "name": "db",
+    "op": "start",
+    "tab": "overview",
+    "volume": "disk",
+    "pk": "1",
+}
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -64,15 +76,85 @@ GUARDED = [(r, n) for r, n in ROUTES if n not in OPEN_TO_ALL]
 def test_the_urlconf_was_read() -> None:
     names = {n for _r, n in ROUTES}
     assert {"domain-detail", "domain-start", "host-edit", "domain-console-ticket"} <= names
+    # The Access tab of each object kind, and giving and taking back grants there.
+    tabs = {
+        f"access-{k}{a}" for k in ("host", "vm", "pool", "network") for a in ("", "-add", "-remove")
+    }
+    assert tabs <= {n for _r, n in GUARDED}
+
+
+@pytest.fixture
+def world(lab: Host) -> None:
+    """A pool and a network named like the VM (`db`), and a volume in the pool, so that
+    every <name> of every app names a real object: a view that skipped the door would
+    answer 200, not libvirt's 404."""
+    conn = connections().get(TESTNODE_URI)
+    pool = conn.storagePoolDefineXML(
+        "<pool type='dir'><name>db</name><target><path>/vmdash-t/db</path></target></pool>"
+    )
+    pool.create()
+    pool.createXML(
+        "<volume><name>disk</name><capacity>1048576</capacity>"
+        "<target><format type='raw'/></target></volume>"
+    )
+    conn.networkDefineXML(
+        "<network><name>db</name><bridge name='virbr-db'/>"
+        "<ip address='10.77.0.1' prefix='24'/></network>"
+    ).create()
+
+
+def _refused(client: Client, route: str) -> None:
+    url = _fill(route)
+    for response in (client.get(url), client.post(url, {"confirm": "db"})):
+        assert response.status_code in (403, 404, 405), (url, response.status_code)
 
 
 @pytest.mark.parametrize(("route", "name"), GUARDED, ids=[n or r for r, n in GUARDED])
 def test_a_user_without_grants_is_refused_by_every_view(
-    as_bob: Client, lab: Host, route: str, name: str
+    as_bob: Client, world: None, route: str, name: str
 ) -> None:
-    url = _fill(route)
-    for response in (as_bob.get(url), as_bob.post(url, {"confirm": "db"})):
-        assert response.status_code in (403, 404, 405), (url, response.status_code)
+    _refused(as_bob, route)
+
+
+@pytest.mark.parametrize(("route", "name"), GUARDED, ids=[n or r for r, n in GUARDED])
+def test_a_grant_that_ended_opens_no_view(frank: User, world: None, route: str, name: str) -> None:
+    _refused(_client(frank), route)
+
+
+NAMED = [(r, n) for r, n in GUARDED if "<str:name>" in r]
+
+
+@pytest.mark.parametrize(("route", "name"), NAMED, ids=[n or r for r, n in NAMED])
+def test_seeing_a_host_through_one_vm_opens_nothing_else_of_it(
+    dora: User, world: None, route: str, name: str
+) -> None:
+    """dora views web1, so she sees host lab: not its VM db, pool db, network db."""
+    _refused(_client(dora), route)
+
+
+# Changes of storage, networks, hosts and access: an Operator of the host sees these
+# objects and may change none of them.
+NOT_AN_OPERATORS = [
+    (r, n)
+    for r, n in GUARDED
+    if n.startswith(("pool-", "volume-", "network-", "host-", "access-", "grant-", "storage-"))
+]
+
+
+@pytest.mark.parametrize(("route", "name"), NOT_AN_OPERATORS, ids=[n for _r, n in NOT_AN_OPERATORS])
+def test_an_operator_of_the_host_changes_no_storage_network_host_or_grant(
+    erin: User, world: None, route: str, name: str
+) -> None:
+    """erin sees pool db and network db (Operator on host lab): a door that asked
+    only for VIEW where it should ask more lets her POST; it must not."""
+    response = _client(erin).post(_fill(route), {"confirm": "db"})
+    assert response.status_code in (403, 404, 405), (route, response.status_code)
+
+
+def _client(user: User) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
 
 
 @pytest.mark.parametrize(("route", "name"), ROUTES, ids=[n or r for r, n in ROUTES])
