@@ -3,16 +3,21 @@
     network-row     net-<uuid>       networks/list.html#row       a row of a host's list
     network-header  net-head-<uuid>  networks/detail.html#header  a network's page
                                      (networks/_gone.html once it is deleted)
+    network-list-refresh  net-refresh-<host>  networks/_refresh.html  a host's list:
+                                     has the browser load the table again
 
-Each is re-read by UUID when libvirt reports the network defined, undefined,
-started or stopped. The variant with buttons is for those who may manage
-networks. Networks defined elsewhere show up on the next load of the list;
-libvirt 9.0 sends no event for DHCP leases.
+Rows and headers are re-read by UUID when libvirt reports the network defined,
+undefined, started or stopped; the variant with buttons is for those who may
+manage networks. A network defined elsewhere (virsh net-define) has no row
+yet: any change on the host (a network or VM defined, undefined, started,
+stopped) sends the list the refresh, which carries nothing but "load the
+table again": the browser's own request renders it, through the door, with
+that person's rows and buttons. libvirt 9.0 sends no event for DHCP leases.
 """
 
 from __future__ import annotations
 
-from vmdash.live.regions import ObjectRegion, register, registry
+from vmdash.live.regions import HostRegion, ObjectRegion, register, registry
 from vmdash.policy import Action
 from vmdash.virt.events import ObjectKind
 from vmdash.virt.networks import read_network
@@ -42,5 +47,14 @@ register(
         act=Action.MANAGE_NETWORKS,
         gone="networks/_gone.html",
         tag="section",
+    )
+)
+register(
+    HostRegion(
+        name="network-list-refresh",
+        element_id="net-refresh-{host}",
+        partial="networks/_refresh.html",
+        read=lambda host: None,  # nothing to read: the browser reads the table itself
+        context=lambda host, _nothing: {"host": host, "pushed": True},
     )
 )

@@ -68,3 +68,20 @@ async def test_a_page_header_says_when_its_network_is_deleted(
     await publisher.publish(event)
     gone = await pushed_until(comm, f'id="net-head-{QUIET}"')
     assert 'data-state="gone"' in gone and "no longer exists" in gone
+
+
+async def test_a_network_defined_elsewhere_has_the_list_load_its_table_again(
+    layer: Any, ws: Any, publisher: Publisher, world: Host, as_alice: Client
+) -> None:
+    comm = await ws(as_alice)
+    regions = [{"region": "network-list-refresh", "host": "world"}]
+    await comm.send_to(text_data=json.dumps({"type": "subscribe", "regions": regions, "query": ""}))
+    await asyncio.sleep(0.1)
+    new = "22222222-0000-4000-8000-0000000000ff"
+    event = ObjectEvent(
+        "world", ObjectKind.NETWORK, new, "elsewhere", Change.DEFINED, at=time.time()
+    )
+    await publisher.publish(event)
+    pushed = await pushed_until(comm, 'id="net-refresh-world"')
+    assert 'hx-get="/hosts/world/networks/"' in pushed and 'hx-trigger="load"' in pushed
+    assert "elsewhere" not in pushed  # the order to reload, not what the table holds
