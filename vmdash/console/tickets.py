@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core import signing
 from django.db import connection, transaction
@@ -127,11 +128,18 @@ def _cookie_session(cookie_header: str | None) -> str:
     return morsel.value if morsel is not None else ""
 
 
-def _use(ticket_id: int, nonce: str, remote_addr: str | None) -> dict[str, Any] | None:
-    """Mark the ticket used if it is unused and unexpired; return it with its user and host.
+def _db_sessions() -> bool:
+    return bool(settings.SESSION_ENGINE == "django.contrib.sessions.backends.db")
+
+
+def _use(
+    ticket_id: int, nonce: str, remote_addr: str | None, session_key: str
+) -> dict[str, Any] | None:
+    """Mark the ticket used if it is unused and unexpired; return it with its user, host
+    and (database sessions) the live session row of `session_key`.
 
     One statement (UPDATE ... RETURNING, SQLite >= 3.35 and PostgreSQL) on
-    the console's critical path: the ORM would need three (~2 ms more).
+    the console's critical path: the ORM would need four (~2 ms more).
     """
     qn = connection.ops.quote_name
     tickets_t, users_t, hosts_t = (
@@ -158,24 +166,32 @@ def _use(ticket_id: int, nonce: str, remote_addr: str | None) -> dict[str, Any] 
         "host_name": f"(SELECT name FROM {hosts_t} h WHERE h.slug = host)",
     }
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [now, remote_addr or None, ticket_id, nonce, now]
+    if _db_sessions():
+        sessions_t = qn(Session._meta.db_table)
+        extra["session_data"] = (
+            f"(SELECT session_data FROM {sessions_t} s"
+            " WHERE s.session_key = %s AND s.expire_date > %s)"
+        )
+        params += [session_key, now]
     sql = (
         f"UPDATE {tickets_t} SET used_at = %s, used_from = %s "
         "WHERE id = %s AND nonce = %s AND used_at IS NULL AND expires_at > %s "
         f"RETURNING {', '.join([*map(qn, columns), *extra.values()])}"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [now, remote_addr or None, ticket_id, nonce, now])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else dict(zip([*columns, *extra], row, strict=True))
 
 
-def _session_holds(user: Any, session_key: str) -> bool:
-    """revoke.session_holds for a user already loaded: one query on the critical path, not three."""
-    if settings.SESSION_ENGINE != "django.contrib.sessions.backends.db":
+def _session_holds(user: Any, session_key: str, session_data: str | None) -> bool:
+    """revoke.session_holds for a user already loaded and (database sessions) the
+    session row read with the ticket: no query of its own on the critical path."""
+    if not _db_sessions():
         return revoke.session_holds(user.pk, session_key)
-    row = Session.objects.filter(session_key=session_key, expire_date__gt=timezone.now()).first()
-    data = row.get_decoded() if row is not None else {}
-    if str(data.get(SESSION_KEY, "")) != str(user.pk):
+    data = SessionStore().decode(session_data) if session_data else {}
+    if str(data.get(SESSION_KEY, "")) != str(user.pk) or data.get(door.SECOND_FACTOR_PENDING):
         return False
     return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
 
@@ -196,7 +212,8 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
     ticket_id, _, nonce = value.partition(".")
     if not ticket_id.isdigit() or not nonce:
         raise Refused("malformed ticket")
-    ticket = _use(int(ticket_id), nonce, remote_addr)
+    session_key = _cookie_session(cookie_header)
+    ticket = _use(int(ticket_id), nonce, remote_addr, session_key)
     if ticket is None:
         raise Refused("unknown ticket, or already used or expired")
     username = str(ticket["username"] or "")
@@ -207,7 +224,6 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
     def refused(why: str) -> Refused:
         return Refused(why, user_id=user_id, username=username, ref=ref)
 
-    session_key = _cookie_session(cookie_header)
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if settings.VMDASH_CONSOLE_BIND_SESSION:
         if not hmac.compare_digest(
@@ -215,7 +231,7 @@ def redeem(token: str, *, cookie_header: str | None, remote_addr: str | None) ->
         ):
             raise refused(f"ticket of user {username!r} from another session")
         # The cookie is the right one, but the person may have logged out since.
-        if user is None or not _session_holds(user, session_key):
+        if user is None or not _session_holds(user, session_key, ticket.get("session_data")):
             raise refused(f"the session of user {username!r} has ended")
     if not door.console_allowed(door.load_who(user), ref, view_only):
         raise refused(f"user {username!r} may no longer open this console")
