@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.core.exceptions import DisallowedHost, PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import Resolver404, resolve
 from django.utils.cache import patch_cache_control
 
@@ -115,3 +116,32 @@ class SessionAgeMiddleware:
             elif now - float(session.get(TOUCHED_AT, 0)) > TOUCH_EVERY:
                 session[TOUCHED_AT] = now  # saved, and its cookie renewed, with the response
         return self.get_response(request)
+
+
+# Pages whose scripts must write <style> elements: xterm.js 6 (the serial
+# console) puts its theme and cell sizes into <style> elements it creates, and
+# has no nonce option. Scripts stay 'self' only there too.
+INLINE_STYLE_PAGES = frozenset({"domain-serial"})
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy (settings.CONTENT_SECURITY_POLICY), plus the console
+    proxy's WebSocket origin, which depends on the host name the browser used,
+    and inline styles on the few INLINE_STYLE_PAGES."""
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        from vmdash.console.views import proxy_url
+
+        parts = super().get_policy_parts(request, response, report_only)
+        try:
+            console = proxy_url(request)
+        except DisallowedHost:  # the 400 for a forged Host header: nothing to add
+            return parts
+        if not report_only:
+            parts.update = {**(parts.update or {}), "connect-src": [console]}
+            match = getattr(request, "resolver_match", None)
+            if match is not None and match.url_name in INLINE_STYLE_PAGES:
+                parts.update["style-src"] = ["'unsafe-inline'"]
+        return parts
