@@ -4,6 +4,9 @@
     host-facts    host-facts-<slug>  hosts/host_detail.html#facts     a host's page
     state-totals  state-totals       hosts/overview.html#totals      the overview's totals
 
+host-card-partial and host-facts-partial are the same parts for a person who
+sees only some VMs of the host: no host-wide counts. The totals are per person.
+
 Each re-reads the host when one of its VMs changes state or the host goes
 down or comes back; a host that does not answer renders as unreachable.
 """
@@ -13,9 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
 
+from hosts.counts import counts_for
 from vmdash.live.regions import Happening, HostRegion, PageRegion, register
-from vmdash.virt.domains import state_counts
+from vmdash.policy import Who, sees_every_vm
 from vmdash.virt.enums import DomainState
 from vmdash.virt.events import STATE
 from vmdash.virt.hosts import HostInfo, PerHost, each_host, host_info
@@ -37,8 +42,9 @@ def totals(counts: list[dict[DomainState, int]]) -> list[tuple[DomainState, int]
     return sorted(summed.items(), key=lambda kv: order.index(kv[0]))
 
 
-def _totals_context(hosts: list[HostRef]) -> dict[str, Any]:
-    results = each_host(hosts, state_counts, settings.VMDASH_HOST_TIMEOUT)
+def _totals_context(who: Who, query: QueryDict, hosts: list[HostRef]) -> dict[str, Any]:
+    """Per person: the VMs they may see, not the hosts' totals (a count says something)."""
+    results = each_host(hosts, lambda h: counts_for(who, h), settings.VMDASH_HOST_TIMEOUT)
     return {"totals": totals([r.value for r in results if r.value])}
 
 
@@ -53,6 +59,7 @@ register(
         partial="hosts/_host_card.html",
         read=read_host,
         context=lambda host, result: {"r": result},
+        may_see=sees_every_vm,
     )
 )
 register(
@@ -62,6 +69,27 @@ register(
         partial="hosts/host_detail.html#facts",
         read=read_host,
         context=lambda host, result: {"host": host, "result": result},
+        may_see=sees_every_vm,
+    )
+)
+# The same parts for people who see only some VMs of the host: without the
+# host-wide VM counts (the page chose the name, hosts/counts.partial_hosts).
+register(
+    HostRegion(
+        name="host-card-partial",
+        element_id="host-{host}",
+        partial="hosts/_host_card.html",
+        read=read_host,
+        context=lambda host, result: {"r": result, "partial_hosts": {host.slug}},
+    )
+)
+register(
+    HostRegion(
+        name="host-facts-partial",
+        element_id="host-facts-{host}",
+        partial="hosts/host_detail.html#facts",
+        read=read_host,
+        context=lambda host, result: {"host": host, "result": result, "partial_hosts": {host.slug}},
     )
 )
 register(
@@ -71,6 +99,6 @@ register(
         partial="hosts/overview.html#totals",
         context=_totals_context,
         wants=_totals_wants,
-        personal=False,
+        personal=True,
     )
 )

@@ -5,6 +5,8 @@ Every view starts at the door; every change and every refused change is audited.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -13,14 +15,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from hosts.counts import counts_for, partial_hosts
 from hosts.forms import HostForm, probe_error
 from hosts.live import totals
 from vmdash import door
 from vmdash.audit import Actor, Outcome, record
 from vmdash.models import Host
-from vmdash.policy import Action, can, require
+from vmdash.policy import Action, Who, can, require
 from vmdash.virt.connection import pool
-from vmdash.virt.hosts import each_host, host_info
+from vmdash.virt.hosts import PerHost, each_host, host_info
 from vmdash.virt.refs import HostRef
 from vmdash.virt.uris import redact
 
@@ -30,10 +33,16 @@ def overview(request: HttpRequest) -> HttpResponse:
     """Every host the person may see, and their VMs by state."""
     who = door.who(request)
     hosts = door.visible_hosts(who)
-    results = each_host([h.ref for h in hosts], host_info, settings.VMDASH_HOST_TIMEOUT)
-    counted = totals([r.value.counts for r in results if r.value])
+    refs = [h.ref for h in hosts]
+    results = each_host(refs, host_info, settings.VMDASH_HOST_TIMEOUT)
+    partial = partial_hosts(who, refs)
+    counted = totals(
+        [r.value.counts for r in results if r.value and r.host.slug not in partial]
+        + [own.value for own in _own_counts(who, refs, partial) if own.value]
+    )
     context = {
         "results": results,
+        "partial_hosts": partial,
         "totals": counted,
         "total": sum(n for _state, n in counted),
         "can_manage": can(who, Action.MANAGE_HOSTS),
@@ -41,29 +50,44 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(request, "hosts/overview.html", context)
 
 
+def _own_counts(who: Who, refs: list[HostRef], partial: frozenset[str]) -> list[PerHost[Any]]:
+    """For the hosts of which `who` sees only some VMs: the counts of those VMs."""
+    mine = [h for h in refs if h.slug in partial]
+    return each_host(mine, lambda h: counts_for(who, h), settings.VMDASH_HOST_TIMEOUT)
+
+
 @require_GET
 def host_list(request: HttpRequest) -> HttpResponse:
-    hosts = door.visible_hosts(door.who(request))
-    results = each_host([h.ref for h in hosts], host_info, settings.VMDASH_HOST_TIMEOUT)
-    can_manage = can(door.who(request), Action.MANAGE_HOSTS)
+    who = door.who(request)
+    refs = [h.ref for h in door.visible_hosts(who)]
+    results = each_host(refs, host_info, settings.VMDASH_HOST_TIMEOUT)
+    can_manage = can(who, Action.MANAGE_HOSTS)
     disabled = list(Host.objects.filter(enabled=False)) if can_manage else []
     return render(
         request,
         "hosts/host_list.html",
-        {"results": results, "disabled": disabled, "can_manage": can_manage},
+        {
+            "results": results,
+            "disabled": disabled,
+            "can_manage": can_manage,
+            "partial_hosts": partial_hosts(who, refs),
+        },
     )
 
 
 @require_GET
 def host_detail(request: HttpRequest, host: str) -> HttpResponse:
-    href = door.host(door.who(request), host)
+    who = door.who(request)
+    href = door.host(who, host)
     obj = Host.objects.get(slug=href.slug)
     result = each_host([obj.ref], host_info, settings.VMDASH_HOST_TIMEOUT)[0]
-    return render(
-        request,
-        "hosts/host_detail.html",
-        {"host": obj, "result": result, "can_manage": can(door.who(request), Action.MANAGE_HOSTS)},
-    )
+    context = {
+        "host": obj,
+        "result": result,
+        "can_manage": can(who, Action.MANAGE_HOSTS),
+        "partial_hosts": partial_hosts(who, [href]),
+    }
+    return render(request, "hosts/host_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

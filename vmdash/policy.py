@@ -261,3 +261,25 @@ def require(who: Who, action: Action, ref: Ref = None) -> None:
 
 def _label(ref: HostRef | ObjectRef) -> str:
     return ref.label if isinstance(ref, HostRef) else ref.name
+
+
+def sees_every_vm(who: Who, host: HostRef) -> bool:
+    """May `who` see every VM of `host`, so host-wide counts tell them nothing new?
+
+    True for superusers and for a live VIEW grant on the site or the host with
+    no live "No access" that could take a VM of the host away (one on the
+    site, the host, a VM of it, or any tag). Otherwise the pages count only
+    the VMs this person may see (a count is information too).
+    """
+    if not who.active:
+        return False
+    if who.superuser:
+        return True
+    now = time.time()
+    index = who.index
+    wide = (*index.site, *index.hosts.get(host.slug, ()))
+    if not any(Action.VIEW in r.actions and not r.deny and r.live(now) for r in wide):
+        return False
+    narrow = [r for (_k, h, _u), rules in index.objects.items() if h == host.slug for r in rules]
+    denies = (*wide, *narrow, *index.tag_denies)
+    return not any(r.deny and r.live(now) for r in denies)

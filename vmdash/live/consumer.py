@@ -313,6 +313,8 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
             for region in self.sub.host_regions.get(host, []):
                 if not policy.can(self.who, region.action, href):
                     continue
+                if region.may_see is not None and not region.may_see(self.who, href):
+                    continue
                 value = await self._read_host(region, href, key)
                 render = functools.partial(regions.render_host, region, href, value)
                 parts.append(await self._shared((region.name, host, key), render))

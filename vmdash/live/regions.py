@@ -81,6 +81,9 @@ class HostRegion:
     context: Callable[[HostRef, Any], dict[str, Any]]
     action: Action = Action.VIEW
     changes: frozenset[str] = HOST_CHANGES  # object changes (and up/down) that re-render it
+    # More than `action`, when what it shows depends on more (host-wide counts:
+    # only for who sees every VM); the page picks the region, the server checks.
+    may_see: Callable[[Who, HostRef], bool] | None = None
 
 
 @dataclass(frozen=True)
