@@ -40,6 +40,7 @@ from tests.realhost import Guest, remove_domain
 from vmdash.access.models import Grant, Role
 from vmdash.live.service import embedded_service
 from vmdash.models import Host
+from vmdash.virt.domains import set_tags
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.libvirtd]
 
@@ -84,20 +85,8 @@ def _grant(role: str, **kw: Any) -> Grant:
     return Grant.objects.create(role=Role.objects.get(slug=role), **kw)
 
 
-def _tag(host: Host, guest: Guest, *tags: str) -> bool:
-    """Tag a VM in its <metadata>, as the VM page does; False before tags exist."""
-    try:
-        from vmdash.virt.domains import set_tags  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    set_tags(host.ref, guest.name, tags)
-    return True
-
-
-def _personas(
-    host: Host, guests: dict[str, Guest], uuids: dict[str, str]
-) -> tuple[dict[str, Client], bool]:
-    """The personas on host `local`; whether gina's grant is on the tag (else on the host)."""
+def _personas(host: Host, guests: dict[str, Guest], uuids: dict[str, str]) -> dict[str, Client]:
+    """The personas on host `local`."""
     clients = {"alice": User.objects.create_superuser("alice", password="alice-pw-1")}
     for name in PERSONAS[1:]:
         clients[name] = User.objects.create_user(name, password=f"{name}-pw-1")
@@ -117,19 +106,16 @@ def _personas(
         **vm,
     )
     gina = clients["gina"]
-    tagged = _tag(host, guests["pm-web1"], "web") and _tag(host, guests["pm-web2"], "web")
-    if tagged:
-        _grant("vm-admin", user=gina, scope="tag", tag="web")
-    else:  # before tags: the host, with "No access" on pm-dora too
-        _grant("vm-admin", user=gina, scope="host", host="local")
-        _grant("no-access", user=gina, object_uuid=uuids["pm-dora"], **vm)
+    for name in ("pm-web1", "pm-web2"):  # in their <metadata>, as the VM page does
+        set_tags(host.ref, guests[name].name, {"web"})
+    _grant("vm-admin", user=gina, scope="tag", tag="web")
     _grant("no-access", user=gina, object_uuid=uuids["pm-web2"], object_name="pm-web2", **vm)
     logged_in = {}
     for name, user in clients.items():
         c = Client()
         c.force_login(user)
         logged_in[name] = c
-    return logged_in, tagged
+    return logged_in
 
 
 def _regions(uuids: dict[str, str]) -> list[dict[str, str]]:
@@ -177,7 +163,7 @@ async def test_each_persona_hears_only_of_what_they_may_see(
 ) -> None:
     guests = {n: await sync_to_async(make_guest)(n) for n in GUESTS}
     uuids = {n: await sync_to_async(lambda g=g: g.dom().UUIDString())() for n, g in guests.items()}
-    clients, tagged = await sync_to_async(_personas)(local, guests, uuids)
+    clients = await sync_to_async(_personas)(local, guests, uuids)
     sockets = await _open(ws, clients, uuids)
 
     alice, dora, gina = sockets["alice"], sockets["dora"], sockets["gina"]
@@ -205,7 +191,7 @@ async def test_each_persona_hears_only_of_what_they_may_see(
         "alice": everything,
         "erin": everything,
         "dora": {uuids["pm-dora"]},
-        "gina": {uuids["pm-web1"]} | (set() if tagged else {late_uuid}),
+        "gina": {uuids["pm-web1"]},
         "bob": set(),
         "frank": set(),
     }
@@ -216,7 +202,7 @@ async def test_each_persona_hears_only_of_what_they_may_see(
         for uuid in everything - may_see[persona]:
             name = f"vmdash-t-{names[uuid]}"
             assert uuid not in s.text and name not in s.text, (persona, name)
-        if persona in ("bob", "dora", "frank") or (persona == "gina" and tagged):
+        if persona not in ("alice", "erin"):
             assert not _other_vms(s.text, everything), persona  # the host's other VMs
 
     for persona in ("alice", "erin"):

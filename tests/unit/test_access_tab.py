@@ -53,7 +53,8 @@ def test_the_tab_says_who_may_do_what_on_a_vm_and_why(
     assert 'data-action="view"' in _row(page, "dora") and "this VM" in _row(page, "dora")
     erin_row = _row(page, "erin")
     assert 'data-action="operate"' in erin_row and "through group ops" in erin_row
-    assert 'data-action="delete"' in _row(page, "gina")  # VM admin on the host
+    gina_row = _row(page, "gina")
+    assert 'data-action="delete"' in gina_row and "VM admin · tag web" in gina_row
     assert 'data-person="frank"' not in page  # an ended grant gives nothing...
     assert re.search(
         r'<tr id="grant-\d+" data-grant="\d+" class="muted expired"', page
@@ -79,7 +80,9 @@ def test_a_grant_given_on_the_tab_works_at_once_and_is_audited(as_alice: Client,
     ends = (timezone.localtime() + timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%S")
     role = Role.objects.get(slug="console-user")
     r = as_alice.post(
-        f"{TAB}grants/", {"user": ivy.pk, "role": role.pk, "expires_at": ends}, HTTP_HX_REQUEST="true"
+        f"{TAB}grants/",
+        {"user": ivy.pk, "role": role.pk, "expires_at": ends},
+        HTTP_HX_REQUEST="true",
     )
     assert r.status_code == 200 and 'id="access-panel"' in r.content.decode()
     g = Grant.objects.get(user=ivy)
@@ -102,7 +105,9 @@ def test_a_plain_post_redirects_back_to_the_tab(as_alice: Client, lab: Host) -> 
 def test_bad_input_is_said_next_to_the_field_and_makes_nothing(as_alice: Client, lab: Host) -> None:
     role = Role.objects.get(slug="viewer")
     past = (timezone.localtime() - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
-    r = as_alice.post(f"{TAB}grants/", {"role": role.pk, "expires_at": past}, HTTP_HX_REQUEST="true")
+    r = as_alice.post(
+        f"{TAB}grants/", {"role": role.pk, "expires_at": past}, HTTP_HX_REQUEST="true"
+    )
     page = r.content.decode()
     assert r.status_code == 400
     assert "Choose a user or a group" in page and "This time has passed" in page

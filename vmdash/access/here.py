@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy
 
 from vmdash import door, policy
 from vmdash.access.models import Grant
-from vmdash.access.rules import rules_of
-from vmdash.policy import Action, Rule, Who
+from vmdash.access.rules import rule_of, rules_of
+from vmdash.policy import Action, Who
 from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef
 
 Here = HostRef | DomainRef | PoolRef | NetworkRef
@@ -70,19 +70,6 @@ def require_to_see(who: Who, ref: Here) -> None:
         raise PermissionDenied(_("You may not see who has access here."))
 
 
-def rule_of(grant: Grant) -> Rule:
-    """The grant as the policy reads it (vmdash/access/rules.py), expired or not."""
-    return Rule(
-        actions=frozenset(grant.role.actions),
-        scope=grant.scope,
-        host=grant.host,
-        uuid=grant.object_uuid,
-        name=grant.object_name,
-        deny=grant.role.deny,
-        expires=grant.expires_at.timestamp() if grant.expires_at else None,
-    )
-
-
 def _is_here(grant: Grant, ref: Here) -> bool:
     return grant.scope == ref.kind and (
         grant.host == ref.slug if isinstance(ref, HostRef) else grant.object_uuid == ref.uuid
@@ -96,9 +83,8 @@ def _via(grant: Grant, ref: Here) -> str:
         return _("this %(kind)s") % {"kind": KIND_LABELS[ref.kind]}
     if grant.scope == Grant.Scope.HOST:
         return _("host %(host)s") % {"host": grant.host}
-    tag = getattr(grant, "tag", "")
-    if tag:
-        return _("tag %(tag)s") % {"tag": tag}
+    if grant.scope == Grant.Scope.TAG:
+        return _("tag %(tag)s") % {"tag": grant.tag}
     kind = KIND_LABELS.get(grant.scope, grant.scope)
     return _("%(kind)s %(name)s (lets them see the host)") % {
         "kind": kind,
@@ -119,7 +105,8 @@ class Line:
 
 def grants_here(who: Who, ref: Here) -> list[Line]:
     """Every grant whose scope reaches `ref`, live or ended (ended ones shown greyed)."""
-    grants = Grant.objects.filter(Q(scope=Grant.Scope.SITE) | Q(host=ref.host)).select_related(
+    wide = Q(scope__in=[Grant.Scope.SITE, Grant.Scope.TAG])
+    grants = Grant.objects.filter(wide | Q(host=ref.host)).select_related(
         "user", "group", "role", "created_by"
     )
     lines = []
