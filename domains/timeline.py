@@ -135,7 +135,7 @@ class Line:
     at: datetime
     text: str
     source: str  # "vmdash" | "outside" | "guest" | "libvirt" | "console"
-    outcome: str = "ok"  # ok | error | denied
+    outcome: str = "ok"  # ok | error | denied (vmdash's actions) | alert (a crash, an I/O error)
     actor: str = ""
     message: str = ""
     seen: tuple[str, ...] = ()  # the libvirt events this line accounts for
@@ -175,24 +175,43 @@ _NOT_LINES = frozenset({"console-open", "console-close"})  # the sessions tell t
 _NOT_CHANGES = _NOT_LINES | {"console-denied"} | {op.value for op in Op}
 
 
-def _echo_of(event: Seen, audits: Sequence[Done]) -> int | None:
-    """The index of the vmdash action whose echo `event` is, or None."""
-    best: tuple[float, int] | None = None
-    for index, done in enumerate(audits):
-        if done.outcome != "ok":
+def _fits(event: Seen, done: Done) -> float | None:
+    """How far `event` is from `done` (seconds), if it may be its echo; else None."""
+    if done.outcome != "ok":
+        return None
+    offset = (event.at - done.at).total_seconds()  # > 0: the event came after
+    if event.change in _DEFINITION and done.action not in _NOT_CHANGES:
+        return abs(offset) if abs(offset) <= DEFINITION_WINDOW else None
+    if done.action not in _LIFECYCLE_ECHOES:
+        return None
+    kinds, after = _LIFECYCLE_ECHOES[done.action]
+    matches = (event.change, event.detail) in kinds or (event.change, "*") in kinds
+    return abs(offset) if matches and -LEAD <= offset <= after else None
+
+
+def echoes(audits: Sequence[Done], events: Sequence[Seen]) -> dict[int, int]:
+    """event index -> the index of the vmdash action it echoes.
+
+    Closest pairs first; a life-cycle action explains at most one event of
+    each change (one start is one STARTED: a start with virsh a moment
+    before stays a line of its own), a redefining one every definition event
+    close to it.
+    """
+    pairs = sorted(
+        (distance, e, a)
+        for e, event in enumerate(events)
+        for a, done in enumerate(audits)
+        if (distance := _fits(event, done)) is not None
+    )
+    found: dict[int, int] = {}
+    claimed: set[tuple[int, str]] = set()
+    for _distance, e, a in pairs:
+        change = events[e].change
+        if e in found or (change not in _DEFINITION and (a, change) in claimed):
             continue
-        offset = (event.at - done.at).total_seconds()  # > 0: the event came after
-        if event.change in _DEFINITION and done.action not in _NOT_CHANGES:
-            fits = abs(offset) <= DEFINITION_WINDOW
-        elif done.action in _LIFECYCLE_ECHOES:
-            kinds, after = _LIFECYCLE_ECHOES[done.action]
-            matches = (event.change, event.detail) in kinds or (event.change, "*") in kinds
-            fits = matches and -LEAD <= offset <= after
-        else:
-            fits = False
-        if fits and (best is None or abs(offset) < best[0]):
-            best = (abs(offset), index)
-    return None if best is None else best[1]
+        found[e] = a
+        claimed.add((a, change))
+    return found
 
 
 # --- companions: several libvirt events that tell one happening -----------------
@@ -392,6 +411,26 @@ def _watched_line(session: Watched, now: datetime) -> Line:
 
 # --- the merge -----------------------------------------------------------------
 
+# What went wrong without anyone asking: shown as a problem, not as "done".
+_TROUBLE = frozenset(
+    {
+        (Change.STOPPED, "crashed"),
+        (Change.STOPPED, "failed"),
+        (Change.SUSPENDED, "ioerror"),
+        (Change.SUSPENDED, "watchdog"),
+        (Change.SUSPENDED, "api error"),
+        (Change.CRASHED, "*"),
+    }
+)
+
+
+def _is_trouble(event: Seen) -> bool:
+    return (event.change, event.detail) in _TROUBLE or (event.change, "*") in _TROUBLE
+
+
+def _when(event: Seen) -> datetime:
+    return event.at
+
 
 def merge(
     audits: Sequence[Done],
@@ -402,14 +441,11 @@ def merge(
     """The lines, newest first: vmdash's actions with the events they caused,
     the events nothing in vmdash explains, the console sessions."""
     now = now or timezone.now()
+    found = echoes(audits, events)
     explained: dict[int, list[Seen]] = {}
-    alone: list[Seen] = []
-    for event in events:
-        index = _echo_of(event, audits)
-        if index is None:
-            alone.append(event)
-        else:
-            explained.setdefault(index, []).append(event)
+    for e, a in found.items():
+        explained.setdefault(a, []).append(events[e])
+    alone = [event for e, event in enumerate(events) if e not in found]
     lines = [
         Line(
             done.at,
@@ -418,15 +454,16 @@ def merge(
             done.outcome,
             done.username,
             done.message if done.outcome != "ok" else "",
-            tuple(_seen_label(e) for e in explained.get(index, [])),
+            tuple(_seen_label(e) for e in sorted(explained.get(index, []), key=_when)),
         )
         for index, done in enumerate(audits)
         if done.action not in _NOT_LINES
     ]
     for head, others in _fold(alone):
         text, source = _seen_text(head, others)
-        seen = tuple(_seen_label(e) for e in sorted([head, *others], key=lambda e: e.at))
-        lines.append(Line(head.at, text, source, seen=seen))
+        seen = tuple(_seen_label(e) for e in sorted([head, *others], key=_when))
+        outcome = "alert" if _is_trouble(head) else "ok"
+        lines.append(Line(head.at, text, source, outcome, seen=seen))
     lines += [_watched_line(s, now) for s in sessions]
     return sorted(lines, key=lambda line: line.at, reverse=True)
 

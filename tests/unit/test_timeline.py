@@ -85,6 +85,26 @@ def test_a_start_nothing_in_vmdash_explains_is_outside_vmdash() -> None:
     ]
 
 
+def test_a_start_with_virsh_just_before_a_start_from_vmdash_stays_its_own_line() -> None:
+    lines = timeline.merge(
+        [done(20, "start")],
+        [
+            seen(0, Change.STARTED, "booted"),
+            seen(0.1, Change.RESUMED, "unpaused"),
+            seen(8, Change.SHUTDOWN, "host"),
+            seen(8.1, Change.STOPPED, "destroyed"),
+            seen(19.5, Change.STARTED, "booted"),
+            seen(19.6, Change.RESUMED, "unpaused"),
+        ],
+    )
+    assert texts(lines) == [
+        "Started by alice (vmdash)",
+        "Forced off outside vmdash (virsh or another tool)",
+        "Started outside vmdash (virsh, autostart or another tool)",
+    ]
+    assert lines[0].seen == ("started (booted)", "resumed (unpaused)")
+
+
 def test_a_poweroff_of_the_guest_is_a_shutdown_by_the_guest() -> None:
     lines = timeline.merge(
         [], [seen(10, Change.SHUTDOWN, "guest"), seen(10.5, Change.STOPPED, "shutdown")]
@@ -151,6 +171,7 @@ def test_a_forced_off_a_crash_and_a_rename_are_told_as_such() -> None:
         "Crashed: the QEMU process ended",
         "Forced off outside vmdash (virsh or another tool)",
     ]
+    assert [line.outcome for line in lines] == ["ok", "ok", "ok", "ok", "alert", "ok"]  # the crash
 
 
 def test_errors_and_refusals_are_lines_of_their_own_and_explain_nothing() -> None:
