@@ -1,0 +1,75 @@
+"""Tags on the real libvirtd: in the definition `virsh dumpxml` shows, live and
+in the config of a running guest, and a change made with `virsh metadata`
+reaches the list (libvirt's metadata event), the page and the policy."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import libvirt
+from django.contrib.auth.models import User
+from django.test import Client
+
+from tests.realhost import Guest, fresh_conn, wait_until
+from vmdash.access.models import Grant, Role
+from vmdash.models import Host
+from vmdash.virt import domains as virt_domains
+from vmdash.virt.xml.domain import DomainXML
+from vmdash.virt.xml.tags import NS
+
+
+def virsh(*args: str) -> str:
+    out = subprocess.run(
+        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=True
+    )
+    return out.stdout
+
+
+def listed_tags(host: Host, name: str) -> frozenset[str] | None:
+    return next(d.tags for d in virt_domains.list_domains(host.ref) if d.name == name)
+
+
+def test_tags_of_a_running_guest_show_in_virsh_dumpxml(
+    local: Host, make_guest: Callable[..., Guest], as_alice: Client
+) -> None:
+    guest = make_guest()
+    fresh_conn().lookupByName(guest.name).create()
+    response = as_alice.post(f"/hosts/local/domains/{guest.name}/tags/", {"tags": "web lab"})
+    assert response.status_code == 302
+    for flags in ((), ("--inactive",)):
+        text = virsh("dumpxml", *flags, guest.name)
+        assert f'<vmdash:tags xmlns:vmdash="{NS}">' in text
+        assert DomainXML.parse(text).tags == {"web", "lab"}
+
+
+def test_a_virsh_metadata_change_reaches_the_list_and_the_policy(
+    local: Host, make_guest: Callable[..., Guest]
+) -> None:
+    guest = make_guest()
+    assert listed_tags(local, guest.name) == set()  # read once, then remembered
+    gina = User.objects.create_user("gina", password="gina-pw-1")
+    Grant.objects.create(user=gina, role=Role.objects.get(slug="vm-admin"), scope="tag", tag="web")
+    c = Client()
+    c.force_login(gina)
+    assert c.get(f"/hosts/local/domains/{guest.name}/").status_code == 404
+    virsh(
+        "metadata", guest.name, NS, "--key", "vmdash", "--config",
+        "--set", "<tags><tag>web</tag></tags>",
+    )  # fmt: skip
+    wait_until(lambda: listed_tags(local, guest.name) == {"web"}, 5, "the metadata event")
+    assert c.get(f"/hosts/local/domains/{guest.name}/").status_code == 200
+    assert f">{guest.name}</a>" in c.get("/domains/").content.decode()
+
+
+def test_a_redefinition_with_other_tags_is_seen(
+    local: Host, make_guest: Callable[..., Guest]
+) -> None:
+    guest = make_guest()
+    virt_domains.set_tags(local.ref, guest.name, {"old"})
+    assert listed_tags(local, guest.name) == {"old"}
+    conn = fresh_conn()
+    doc = DomainXML.parse(conn.lookupByName(guest.name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    doc.tags = {"new"}
+    conn.defineXML(doc.tostring())  # as `virsh define` would: a DEFINED event
+    wait_until(lambda: listed_tags(local, guest.name) == {"new"}, 5, "the defined event")
