@@ -73,6 +73,7 @@ bench: system venv
 	$(PY) bench/silent_host.py
 	$(PY) bench/storage.py
 	$(PY) bench/permissions.py
+	$(PY) bench/stats.py
 
 clean:
 	rm -rf $(VENV) var

@@ -124,6 +124,7 @@ class History:
         self._series: dict[tuple[str, str], Series] = {}
         self._last: dict[str, Counters] = {}
         self.down: dict[str, str] = {}  # host slug -> why its last read failed
+        self._swept = 0.0
 
     def add(self, counters: Counters) -> None:
         with self._lock:
@@ -133,12 +134,17 @@ class History:
             seconds = counters.clock - before.clock if before else 0.0
             old = {vm.uuid: vm for vm in before.vms} if before else {}
             for vm in counters.vms:
-                point = vm_point(vm, old.get(vm.uuid), seconds)
+                point = vm_point(vm, old.pop(vm.uuid, None), seconds)
                 self._put(counters.host, vm.uuid, vm.name, counters.at, point)
+            for gone in old.values():  # stopped since the last read: one idle point, then a gap
+                idle = vm_point(gone._replace(running=False), None, 0)
+                self._put(counters.host, gone.uuid, gone.name, counters.at, idle)
             if counters.node is not None:
                 point = host_point(counters.node, before.node if before else None)
                 self._put(counters.host, HOST_KEY, "", counters.at, point)
-            self._forget_old(counters.at)
+            if counters.at - self._swept > 60:
+                self._forget_old(counters.at)
+                self._swept = counters.at
 
     def failed(self, host: str, why: str) -> None:
         with self._lock:
