@@ -195,3 +195,26 @@ def test_deleting_a_group_with_grants_takes_them_away(erin: User) -> None:
     Group.objects.get(name="ops").delete()
     assert not Grant.objects.filter(scope="host").exists()
     assert logged_in(erin).get("/hosts/lab/domains/db/").status_code == 404
+
+
+def test_a_console_held_through_a_tag_is_checked_with_the_vms_tags(gina: User) -> None:
+    from vmdash.door import console_allowed
+
+    who = load_who(gina)
+    bare = DomainRef("lab", "web1", WEB1)  # as a ticket or a session names it: no tags
+    assert console_allowed(who, bare, view_only=False)
+    assert not console_allowed(who, DomainRef("lab", "db", DB), view_only=True)
+
+
+def test_the_grant_form_gives_a_grant_on_a_tag(gina: User) -> None:
+    from vmdash.access.forms import GrantForm
+
+    u = person("ivan")
+    data = {"user": u.pk, "role": Role.objects.get(slug="viewer").pk, "scope": "tag"}
+    refused = GrantForm({**data, "tag": "not a tag"})
+    assert not refused.is_valid() and "tag" in refused.errors
+    form = GrantForm({**data, "tag": "web"})
+    assert form.is_valid(), form.errors
+    made = form.grant(by=None)
+    assert (made.scope, made.tag, made.host) == ("tag", "web", "")
+    assert logged_in(u).get("/hosts/lab/domains/web1/").status_code == 200
