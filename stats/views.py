@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hmac
 import math
+import time
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from stats.history import FIELDS, HOST_KEY, Values, history
 from stats.sampler import interval
 from vmdash import door
-from vmdash.policy import Action
+from vmdash.policy import Action, Who, can
+from vmdash.virt.domains import known_ref
 
 RANGES = {"10m": 600, "1h": 3600, "24h": 86400}
 
@@ -49,6 +54,43 @@ def domain_stats(request: HttpRequest, host: str, name: str) -> JsonResponse:
 def host_stats(request: HttpRequest, host: str) -> JsonResponse:
     ref = door.host(door.who(request), host, Action.VIEW)
     return JsonResponse(_series(ref.slug, HOST_KEY, request.GET.get("range", "10m")))
+
+
+TOP = 10
+TOP_COLUMNS = {"cpu": _("CPU"), "memory": _("Memory"), "disk": _("Disk"), "net": _("Network")}
+
+
+def _top_rows(who: Who, host: str) -> list[dict[str, Any]]:
+    """The VMs of `host` sampled in the last few ticks (running) that `who` may see."""
+    recent = time.time() - 3 * max(interval(), 1)
+    rows: list[dict[str, Any]] = []
+    for slug, key, name, at, values in history().latest():
+        if slug != host or key == HOST_KEY or at < recent:
+            continue
+        if not can(who, Action.VIEW, known_ref(host, name, key)):
+            continue
+        cpu, used, _total, rd, wr, _iops, rx, tx = values
+        rows.append({
+            "uuid": key, "name": name, "cpu": cpu, "memory": used,
+            "disk": None if rd is None or wr is None else rd + wr,
+            "net": None if rx is None or tx is None else rx + tx,
+        })  # fmt: skip
+    return rows
+
+
+@require_GET
+def host_top(request: HttpRequest, host: str) -> HttpResponse:
+    """Which VM is eating the host: the busiest ones this person may see, by a column."""
+    who = door.who(request)
+    ref = door.host(who, host, Action.VIEW)
+    by = request.GET.get("by", "")
+    by = by if by in TOP_COLUMNS else "cpu"
+    rows = _top_rows(who, ref.slug)
+    rows.sort(key=lambda r: -float(r[by] or 0))
+    columns = [(key, label) for key, label in TOP_COLUMNS.items()]
+    context = {"host": ref, "rows": rows[:TOP], "shown": len(rows), "by": by, "columns": columns,
+               "down": history().down.get(ref.slug, "")}  # fmt: skip
+    return render(request, "stats/top.html", context)
 
 
 # Prometheus: one gauge per field; VMs labelled by host, name and UUID.

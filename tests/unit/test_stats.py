@@ -155,3 +155,25 @@ def test_metrics_needs_its_token_and_then_lists_every_vm(sampled: Host, settings
     assert "# TYPE vmdash_vm_memory_bytes gauge" in body
     assert 'vmdash_vm_memory_bytes{host="lab",name="web1",uuid="' in body
     assert 'vmdash_host_up{host="lab"} 1' in body
+
+
+def test_the_top_vms_of_a_host_list_only_what_the_person_may_see(
+    sampled: Host, alice: User, bob: User
+) -> None:
+    from tests.unit.test_grants import WEB1, grant, person
+
+    url = "/hosts/lab/top/?by=memory"
+    as_alice = Client()
+    as_alice.force_login(alice)
+    assert 'href="/hosts/lab/domains/web1/"' in as_alice.get(url).content.decode()
+    hidden = person("hidden")
+    grant("operator", user=hidden, scope="host", host="lab")
+    grant("no-access", user=hidden, scope="vm", host="lab", object_uuid=WEB1, object_name="web1")
+    as_hidden = Client()
+    as_hidden.force_login(hidden)
+    page = as_hidden.get(url)
+    assert page.status_code == 200 and "web1" not in page.content.decode()
+    as_bob = Client()
+    as_bob.force_login(bob)
+    assert as_bob.get(url).status_code == 404
+    assert as_bob.get("/hosts/lab/stats/").status_code == 404
