@@ -63,7 +63,8 @@ def new_vm(request: HttpRequest, host: str) -> HttpResponse:
         return render(request, "domains/newvm/new.html", context, status=_status(request, form))
     try:
         spec = form.spec()
-        _place(form, create.problems(spec, facts, create.volumes_of(href, _pools(spec))))
+        volumes = create.volumes_of(href, _pools(spec))
+        _place(form, create.problems(spec, facts, volumes, bool(form.cleaned_data["start"])))
         xml = create.preview(spec)
     except VirtError as err:
         form.add_error(None, str(err))

@@ -136,10 +136,13 @@ def host_facts(host: HostRef, arch: str = "x86_64") -> HostFacts:
     return _call(host, lambda c: _read_facts(c, arch), f"Cannot read host '{host.label}'")
 
 
-def problems(spec: VmSpec, facts: HostFacts, volumes: dict[str, set[str]]) -> dict[str, str]:
+def problems(
+    spec: VmSpec, facts: HostFacts, volumes: dict[str, set[str]], start: bool = False
+) -> dict[str, str]:
     """Field name -> what is wrong with `spec` on this host ({} when it can be made).
 
-    `volumes` maps each pool the spec names to the volume names in it."""
+    `volumes` maps each pool the spec names to the volume names in it; `start`:
+    the VM is to start at once, so its networks must be running."""
     found: dict[str, str] = {}
     if spec.name in facts.domains:
         found["name"] = f"There is already a VM '{spec.name}' on this host."
@@ -158,6 +161,10 @@ def problems(spec: VmSpec, facts: HostFacts, volumes: dict[str, set[str]]) -> di
     for nic in spec.nics:
         if nic.type == "network" and nic.source not in nets:
             found["network"] = f"There is no network '{nic.source}' on this host."
+        elif nic.type == "network" and start and not nets[nic.source]:
+            found["network"] = (
+                f"Network '{nic.source}' is not running: start it, or do not start the VM now."
+            )
     return found
 
 
