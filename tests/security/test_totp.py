@@ -8,6 +8,7 @@ Codes are computed as an app would, from the device's key (django_otp.oath).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -271,6 +272,7 @@ async def test_the_events_socket_refuses_a_login_until_its_code_is_given(
         assert refused.close_code == 4401
     finally:
         await refused.close()
+    assert await _serial_state(vmdash_demo, cookies) == "denied"
 
     code = f"{TOTP(key).token():06d}"
     status, headers, _body = person.request("/accounts/code/", {"code": code, "next": "/"})
@@ -283,3 +285,16 @@ async def test_the_events_socket_refuses_a_login_until_its_code_is_given(
         assert allowed.close_code is None
     finally:
         await allowed.close()
+    # Past the door now: the test driver's VM has no serial console to open.
+    assert await _serial_state(vmdash_demo, cookies) != "denied"
+
+
+async def _serial_state(srv: Vmdash, cookies: dict[str, str]) -> str:
+    """The state the serial console socket of the demo host's VM says first."""
+    client = await WsClient.connect(srv.url, cookies, path="/ws/hosts/demo/domains/test/serial/")
+    try:
+        frame = await client.receive(timeout=10)
+        assert frame is not None, f"closed with {client.close_code} before a word"
+        return str(json.loads(frame.text)["state"])
+    finally:
+        await client.close()
