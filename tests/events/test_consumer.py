@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
 from django.test import Client
 
 from tests.conftest import TESTNODE_URI
@@ -331,6 +332,27 @@ async def test_a_logged_out_session_is_closed_at_the_next_check(
     await sync_to_async(as_alice.logout)()
     await publisher.domain("lab", WEB1, "web1", Change.SUSPENDED, "paused")
     closed = await comm.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
+
+
+async def test_a_session_that_ended_unannounced_is_closed_between_events(
+    layer: Any,
+    ws: Any,
+    lab: Host,
+    as_alice: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each socket checks ahead of time, so no event has to wait for the check,
+    and a quiet socket whose revocation message was lost still closes."""
+    from vmdash.live import consumer
+
+    monkeypatch.setattr(consumer, "REVALIDATE_EVERY", 0.5)
+    comm = await ws(as_alice)
+    await subscribe(comm, row(WEB1))
+    # The session goes without a revocation message (as if it were lost).
+    key = as_alice.cookies["sessionid"].value
+    await sync_to_async(lambda: Session.objects.filter(session_key=key).delete())()
+    closed = await comm.receive_output(timeout=5)  # and no event comes
     assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
 
 
