@@ -3,7 +3,7 @@
 
   upload    the same file (--size, default 1 GiB, random bytes) uploaded into a
             new raw volume by `virsh vol-upload` and through vmdash's upload
-            WebSocket (1 MiB chunks, 4 in flight, as upload.js sends them),
+            WebSocket (the chunk and window the server offers, as upload.js),
             alternated --rounds times; vmdash/virsh throughput is the headline
   rss       the web process's peak RSS growth during the vmdash uploads
             (sampled from /proc every 20 ms; target < 50 MB)
@@ -19,10 +19,10 @@ Usage: bench/storage.py [--size MiB] [--rounds N] [--volumes N] [--runs N]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -44,7 +44,6 @@ from tests.servers import ADMIN, start_vmdash  # noqa: E402
 
 URI = "qemu:///system"
 MiB = 1 << 20
-WINDOW = 4
 
 
 def _quiet(_ctx: object, _err: object) -> None:
@@ -52,31 +51,52 @@ def _quiet(_ctx: object, _err: object) -> None:
 
 
 class BinaryWs:
-    """A minimal RFC 6455 client for binary frames of 1 MiB. It masks with autobahn's
-    C masker (Daphne's own dependency): masking in Python costs ~16 ms per MiB and
-    would measure this client instead of the server."""
+    """A minimal RFC 6455 client on a blocking socket, for binary frames of CHUNK bytes.
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    It masks with autobahn's C masker (Daphne's own dependency) and writes each frame
+    with one sendall: an asyncio client or masking in Python costs more CPU than the
+    server does, and on a small machine it would measure this client, not vmdash."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf = sock, b""
 
     @classmethod
-    async def connect(cls, base: str, path: str, cookies: dict[str, str]) -> BinaryWs:
+    def connect(cls, base: str, path: str, cookies: dict[str, str]) -> BinaryWs:
         host, port = base.split("//", 1)[1].split(":")
-        reader, writer = await asyncio.open_connection(host, int(port), limit=2**22)
+        sock = socket.create_connection((host, int(port)))
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        writer.write(
+        sock.sendall(
             (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                 f"Sec-WebSocket-Version: 13\r\nOrigin: {base}\r\nCookie: {cookie}\r\n\r\n"
             ).encode()
         )
-        head = await reader.readuntil(b"\r\n\r\n")
+        ws = cls(sock)
+        head = ws._until(b"\r\n\r\n")
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
             raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
-        return cls(reader, writer)
+        return ws
 
-    async def send(self, opcode: int, payload: bytes) -> None:
+    def _until(self, mark: bytes) -> bytes:
+        while mark not in self.buf:
+            self._more()
+        head, self.buf = self.buf.split(mark, 1)
+        return head
+
+    def _exactly(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._more()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _more(self) -> None:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("closed")
+        self.buf += data
+
+    def send(self, opcode: int, payload: bytes) -> None:
         mask = os.urandom(4)
         n = len(payload)
         if n < 126:
@@ -85,56 +105,47 @@ class BinaryWs:
             length = bytes([0xFE]) + struct.pack("!H", n)
         else:
             length = bytes([0xFF]) + struct.pack("!Q", n)
-        masked = create_xor_masker(mask, n).process(payload)  # autobahn's C masker
-        self.writer.write(bytes([0x80 | opcode]) + length + mask + masked)
-        await self.writer.drain()
+        self.sock.sendmsg([bytes([0x80 | opcode]) + length + mask,
+                           create_xor_masker(mask, n).process(payload)])  # fmt: skip
 
-    async def receive_json(self) -> dict[str, object]:
+    def receive_json(self) -> dict[str, object]:
         while True:
-            head = await self.reader.readexactly(2)
+            head = self._exactly(2)
             opcode, n = head[0] & 0x0F, head[1] & 0x7F
             if n == 126:
-                n = struct.unpack("!H", await self.reader.readexactly(2))[0]
+                n = struct.unpack("!H", self._exactly(2))[0]
             elif n == 127:
-                n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
-            payload = await self.reader.readexactly(n)
+                n = struct.unpack("!Q", self._exactly(8))[0]
+            payload = self._exactly(n)
             if opcode == 0x8:
-                raise ConnectionError("closed")
+                raise ConnectionError(f"closed: {payload[2:].decode(errors='replace')}")
             if opcode == 0x1:
                 return dict(json.loads(payload))
 
     def close(self) -> None:
-        self.writer.close()
+        self.sock.close()
 
 
-async def upload_vmdash(
-    base: str, cookies: dict[str, str], pool: str, name: str, path: Path
-) -> None:
-    ws = await BinaryWs.connect(base, f"/ws/hosts/local/storage/{pool}/upload/", cookies)
+def upload_vmdash(base: str, cookies: dict[str, str], pool: str, name: str, path: Path) -> None:
+    """As static/js/upload.js does it: start, then CHUNK frames, `window` unacknowledged."""
+    ws = BinaryWs.connect(base, f"/ws/hosts/local/storage/{pool}/upload/", cookies)
     size = path.stat().st_size
-    await ws.send(0x1, json.dumps({"type": "start", "volume": name, "size": size}).encode())
-    said = await ws.receive_json()
+    ws.send(0x1, json.dumps({"type": "start", "volume": name, "size": size}).encode())
+    said = ws.receive_json()
     if said["type"] != "ready":
         raise RuntimeError(said)
+    window, chunk_size = int(str(said["window"])), int(str(said["chunk"]))
     in_flight = 0
     with path.open("rb") as f:
-        while True:
-            while in_flight < WINDOW and (chunk := f.read(MiB)):
-                await ws.send(0x2, chunk)
+        while said["type"] != "done":
+            while in_flight < window and (chunk := f.read(chunk_size)):
+                ws.send(0x2, chunk)
                 in_flight += 1
-            if in_flight == 0:
-                break
-            said = await ws.receive_json()
-            if said["type"] == "done":
-                break
-            if said["type"] != "ack":
+            said = ws.receive_json()
+            if said["type"] not in ("ack", "done"):
                 raise RuntimeError(said)
             in_flight -= 1
-    if said["type"] != "done":
-        said = await ws.receive_json()
     ws.close()
-    if said["type"] != "done":
-        raise RuntimeError(said)
 
 
 def upload_virsh(pool: str, name: str, path: Path) -> None:
@@ -200,23 +211,46 @@ def median_ms(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(samples)
 
 
-def bench_upload(srv, cookies, conn, work: Path, size_mib: int, rounds: int) -> None:  # type: ignore[no-untyped-def]
-    pool = make_pool(conn, "vmdash-b-pool-up", work / "up")
-    src = work / "file.raw"
-    with src.open("wb") as f:
-        for _ in range(size_mib):
-            f.write(os.urandom(MiB))
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def bench_upload(srv, cookies, conn, pool_dir: Path, src: Path, rounds: int) -> None:  # type: ignore[no-untyped-def]
+    """Alternate virsh and vmdash on the same file; wall-clock MiB/s and CPU seconds per
+    GiB of each process (this machine's CPUs are shared by all of them)."""
+    pool = make_pool(conn, "vmdash-b-pool-up", pool_dir)
+    size_mib = src.stat().st_size // MiB
+    libvirtd = int(subprocess.check_output(["pidof", "libvirtd"]).split()[0])
+    per_gib = 1024 / size_mib
     rates: dict[str, list[float]] = {"virsh": [], "vmdash": []}
+    cpu: dict[str, list[float]] = {
+        k: [] for k in ("virsh", "libvirtd-v", "web", "client", "libvirtd-w")
+    }
     growth: list[float] = []
     try:
         for r in range(rounds):
-            t = time.perf_counter()
+            subprocess.run(["sync"], check=True)  # the last round's writeback is not ours
+            lv, kids, t = cpu_s(libvirtd), children_cpu_s(), time.perf_counter()
             upload_virsh(pool.name(), f"virsh-{r}", src)
             rates["virsh"].append(size_mib / (time.perf_counter() - t))
+            cpu["virsh"].append((children_cpu_s() - kids) * per_gib)
+            cpu["libvirtd-v"].append((cpu_s(libvirtd) - lv) * per_gib)
+            subprocess.run(["sync"], check=True)
             watch = RssWatch(srv.proc.pid)
+            lv, web, me = cpu_s(libvirtd), cpu_s(srv.proc.pid), time.process_time()
             t = time.perf_counter()
-            asyncio.run(upload_vmdash(srv.url, cookies, pool.name(), f"vmdash-{r}", src))
+            upload_vmdash(srv.url, cookies, pool.name(), f"vmdash-{r}", src)
             rates["vmdash"].append(size_mib / (time.perf_counter() - t))
+            cpu["web"].append((cpu_s(srv.proc.pid) - web) * per_gib)
+            cpu["client"].append((time.process_time() - me) * per_gib)
+            cpu["libvirtd-w"].append((cpu_s(libvirtd) - lv) * per_gib)
             growth.append(watch.growth_mb())
             for name in (f"virsh-{r}", f"vmdash-{r}"):
                 pool.storageVolLookupByName(name).delete(0)
@@ -228,6 +262,14 @@ def bench_upload(srv, cookies, conn, work: Path, size_mib: int, rounds: int) -> 
     print(f"  vmdash WebSocket   {ours:8.1f} MiB/s   {[round(x) for x in rates['vmdash']]}")
     print(f"  vmdash/virsh       {ours / virsh:8.2f}x   (target >= 0.8x)")
     print(f"  web RSS growth     {max(growth):8.1f} MB    (peak of the rounds; target < 50 MB)")
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    print(
+        f"  CPU s per GiB, virsh path:  virsh {med['virsh']:.2f} + libvirtd {med['libvirtd-v']:.2f}"
+    )
+    print(
+        f"  CPU s per GiB, vmdash path: client {med['client']:.2f} + web {med['web']:.2f}"
+        f" + libvirtd {med['libvirtd-w']:.2f}   ({os.cpu_count()} CPUs on this machine)"
+    )
 
 
 def bench_list(srv, cookies, conn, work: Path, n: int, runs: int) -> None:  # type: ignore[no-untyped-def]
@@ -262,6 +304,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--volumes", type=int, default=5000)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument(
+        "--pool-dir",
+        default="/dev/shm" if Path("/dev/shm").is_dir() else "",
+        help="where the upload pool lives (default tmpfs: the disk's speed is not ours)",
+    )
+    ap.add_argument("--skip", choices=["upload", "list"], default=None)
     args = ap.parse_args()
     libvirt.registerErrorHandler(_quiet, None)
     conn = libvirt.open(URI)
@@ -273,8 +321,18 @@ def main() -> None:
     srv = start_vmdash(work / "server")
     try:
         cookies = login_cookies(srv.url, *ADMIN)
-        bench_upload(srv, cookies, conn, work, args.size, args.rounds)
-        bench_list(srv, cookies, conn, work, args.volumes, args.runs)
+        if args.skip != "upload":
+            src = work / "file.raw"
+            with src.open("wb") as f:
+                for _ in range(args.size):
+                    f.write(os.urandom(MiB))
+            pool_dir = Path(tempfile.mkdtemp(prefix="vmdash-b-up-", dir=args.pool_dir or work))
+            try:
+                bench_upload(srv, cookies, conn, pool_dir / "pool", src, args.rounds)
+            finally:
+                shutil.rmtree(pool_dir, ignore_errors=True)
+        if args.skip != "list":
+            bench_list(srv, cookies, conn, work, args.volumes, args.runs)
     finally:
         srv.stop()
         shutil.rmtree(work, ignore_errors=True)
