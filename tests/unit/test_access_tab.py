@@ -19,6 +19,7 @@ from tests.conftest import TESTNODE_URI, audit_entries
 from tests.unit.test_grants import WEB1, dora, erin, frank, gina, grant, logged_in, person
 from vmdash.access.models import Grant, Role
 from vmdash.models import Host
+from vmdash.virt import domains as virt_domains
 from vmdash.virt.connection import pool as connections
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +196,14 @@ def test_the_tab_rejects_get_on_its_posts(as_alice: Client, dora: User) -> None:
     assert as_alice.get(f"{TAB}grants/").status_code == 405
     g = Grant.objects.get(user=dora)
     assert as_alice.get(f"{TAB}grants/{g.pk}/remove/").status_code == 405
+
+
+def test_a_host_admin_on_a_tag_gets_the_tab_of_the_tagged_vms_only(lab: Host) -> None:
+    virt_domains.set_tags(lab.ref, "web1", {"web"})
+    u = person("tom")
+    grant("host-admin", user=u, scope="tag", tag="web")
+    c = logged_in(u)
+    assert 'data-tab="access"' in c.get("/hosts/lab/domains/web1/").content.decode()
+    page = c.get(TAB).content.decode()
+    assert "Host admin · tag web" in _row(page, "tom")
+    assert c.get("/access/vm/lab/db/").status_code == 404  # db has no tag web

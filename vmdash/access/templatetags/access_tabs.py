@@ -13,8 +13,7 @@ from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef
 
 register = template.Library()
 
-_REFS: dict[str, type[DomainRef | PoolRef | NetworkRef]] = {
-    "vm": DomainRef,
+_REFS: dict[str, type[PoolRef | NetworkRef]] = {
     "pool": PoolRef,
     "network": NetworkRef,
 }
@@ -22,11 +21,16 @@ _REFS: dict[str, type[DomainRef | PoolRef | NetworkRef]] = {
 
 @register.inclusion_tag("access/_tab_link.html", takes_context=True)
 def access_tab(
-    context: dict[str, Any], kind: str, host: str, name: str = "", uuid: str = ""
+    context: dict[str, Any],
+    kind: str,
+    host: str,
+    name: str = "",
+    uuid: str = "",
+    tags: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """{% access_tab "vm" d.host d.name d.uuid %}: the link, if the policy lets them see it.
-
-    Cosmetic like every button: the tab's own view asks the door again."""
+    """{% access_tab "vm" d.host d.name d.uuid d.tags %}: the link, if the policy lets them
+    see it (a VM's tags: for grants on a tag). Cosmetic like every button: the tab's own
+    view asks the door again."""
     request = context.get("request")
     if request is None:  # a live push renders without a request: the page has the link
         return {"show": False}
@@ -34,6 +38,9 @@ def access_tab(
     if kind == "host":
         ref: here.Here = HostRef(host, "")
         url = reverse("access-host", args=[host])
+    elif kind == "vm":
+        ref = DomainRef(host, name, uuid, tags)
+        url = reverse("access-vm", args=[host, name])
     else:
         ref = _REFS[kind](host, name, uuid)
         url = reverse(f"access-{kind}", args=[host, name])
