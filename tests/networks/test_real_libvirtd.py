@@ -320,30 +320,29 @@ def test_it_makes_bridge_macvtap_and_open_vswitch_networks_libvirt_accepts(
     assert not any(conn.networkLookupByName(NET_PREFIX + t).isActive() for t in cases)
 
 
-def test_an_edit_of_a_running_network_changes_its_definition_for_the_next_start(
+def test_an_edit_of_a_running_network_applies_the_range_now_and_the_mode_at_a_restart(
     as_alice: Client, local: Host, real_networks: Conn
 ) -> None:
     name = f"{NET_PREFIX}edit"
     net = define_nat(real_networks(), name, 32)
-    data = {"mode": "nat", "ipv4_address": "10.251.32.1/24", "ipv4_dhcp_start": "10.251.32.20",
+    data = {"mode": "route", "ipv4_address": "10.251.32.1/24", "ipv4_dhcp_start": "10.251.32.20",
             "ipv4_dhcp_end": "10.251.32.40", "domain": "t32.internal"}  # fmt: skip
     preview = as_alice.post(f"{BASE}{name}/edit/", {**data, "preview": "1"}).content.decode()
-    assert "applies at its next start" in preview
+    assert 'data-change="live" data-what="ip-dhcp-range"' in preview
+    assert 'data-change="restart" data-what="forward"' in preview
     assert "+      &lt;range start=&#x27;10.251.32.20&#x27;" in preview
     r = as_alice.post(f"{BASE}{name}/edit/", data, follow=True)
-    assert "applies at its next start" in r.content.decode()
+    assert "wait for a restart" in r.content.decode()
 
-    def range_of(flags: int) -> dict[str, str]:
-        return dict(etree.fromstring(net.XMLDesc(flags)).find("ip/dhcp/range").attrib)
+    def of(flags: int) -> tuple[dict[str, str], str]:
+        root = etree.fromstring(net.XMLDesc(flags))
+        return dict(root.find("ip/dhcp/range").attrib), root.find("forward").get("mode")
 
-    assert range_of(libvirt.VIR_NETWORK_XML_INACTIVE) == {
-        "start": "10.251.32.20",
-        "end": "10.251.32.40",
-    }
-    assert range_of(0) == {"start": "10.251.32.100", "end": "10.251.32.150"}  # still running as was
-    as_alice.post(f"{BASE}{name}/stop/")
-    as_alice.post(f"{BASE}{name}/start/")
-    assert range_of(0) == {"start": "10.251.32.20", "end": "10.251.32.40"}
+    new_range = {"start": "10.251.32.20", "end": "10.251.32.40"}
+    assert of(libvirt.VIR_NETWORK_XML_INACTIVE) == (new_range, "route")
+    assert of(0) == (new_range, "nat")  # the range now, the mode at the restart
+    as_alice.post(f"{BASE}{name}/restart/")
+    assert of(0) == (new_range, "route")
     entry = audit_entries().filter(action="network-edit").get()
     assert "+  <domain name='t32.internal'/>" in entry.diff and entry.outcome == "ok"
 
