@@ -150,7 +150,7 @@ def fifty_grants(user: object) -> int:
 
 
 def measure(label: str, uri: str, runs: int) -> float:
-    from django.contrib.auth.models import User
+    from django.contrib.auth.models import Group, User
     from django.http import QueryDict
     from django.test import Client
 
@@ -165,6 +165,7 @@ def measure(label: str, uri: str, runs: int) -> float:
     Host.objects.all().delete()
     Grant.objects.all().delete()
     User.objects.filter(username__in=["bench-root", "bench-person"]).delete()
+    Group.objects.filter(name__startswith="bench-").delete()
     host = Host.objects.create(slug="bench", uri=uri)
     root = User.objects.create_superuser("bench-root", password="x")
     person = User.objects.create_user("bench-person", password="x")
