@@ -31,18 +31,29 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from storage import claims
 from vmdash import door, revoke
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.virt import storage as virt
-from vmdash.virt.errors import InvalidInput, VirtError
+from vmdash.virt.errors import InvalidInput, InvalidState, VirtError
 from vmdash.virt.refs import HostRef, PoolRef, VolumeRef
 
 CHUNK = 1 << 20
 WINDOW = 4
 CLOSE_DONE = 4000
 CLOSE_REFUSED = 4409
+
+
+_LEFTOVER = {
+    virt.Leftover.NONE: "",
+    virt.Leftover.REMOVED: gettext_lazy("The half-written volume '%(name)s' was removed."),
+    virt.Leftover.LEFT: gettext_lazy(
+        "The half-written volume '%(name)s' could not be removed: delete it by hand."
+    ),
+}
 
 
 class Refused(Exception):
@@ -75,6 +86,8 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
     upload: virt.Upload | None = None
     group: str | None = None
     ended = False
+    claim: str | None = None  # storage/claims.py: this upload holds the volume
+    beaten = 0.0
 
     async def connect(self) -> None:
         await self.accept()
@@ -119,7 +132,12 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             if new and (problem := virt.volume_name_problem(name)):
                 raise InvalidInput(_("The volume name cannot be used: %(why)s.") % {"why": problem})
             upload = virt.Upload(host, self.pool_name, name, size, new)
-            await asyncio.to_thread(upload.open)
+            await self._claim(name)
+            try:
+                await asyncio.to_thread(upload.open)
+            except VirtError:
+                await self._unclaim()
+                raise
         except (Refused, VirtError, ValueError) as err:
             if not isinstance(err, Refused):
                 await self._audit(
@@ -128,6 +146,7 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             await self._refuse(str(err), "denied" if isinstance(err, Refused) else "refused")
             return
         self.upload, self.started = upload, time.monotonic()
+        self.beaten = self.started
         await self.send(json.dumps({"type": "ready", "window": WINDOW, "chunk": CHUNK}))
 
     async def _chunk(self, data: bytes) -> None:
@@ -144,7 +163,26 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         except VirtError as err:
             await self._end(Outcome.ERROR, str(err), {"type": "error", "message": str(err)})
             return
+        if time.monotonic() - self.beaten > claims.BEAT_EVERY_S and self.claim:
+            self.beaten = time.monotonic()
+            await database_sync_to_async(claims.beat)(self.claim)
         await self.send(json.dumps({"type": "ack", "sent": sent}))
+
+    async def _claim(self, name: str) -> None:
+        """The volume for this upload alone, across web workers (storage/claims.py)."""
+        self.claim = await database_sync_to_async(claims.claim)(
+            self.host_slug, self.pool_name, name
+        )
+        if self.claim is None:
+            raise InvalidState(
+                _("Volume '%(name)s' is being uploaded already; wait for it to end.")
+                % {"name": name}
+            )
+
+    async def _unclaim(self) -> None:
+        if self.claim is not None:
+            await database_sync_to_async(claims.release)(self.claim)
+            self.claim = None
 
     async def _end(self, outcome: str, why: str, reply: dict[str, Any]) -> None:
         """Once per upload: abort unless it finished, audit, tell the page, close."""
@@ -154,7 +192,15 @@ class UploadConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         upload = self.upload
         if upload is not None:
             if outcome != Outcome.OK:
-                await asyncio.to_thread(upload.abort)
+                left = await asyncio.to_thread(upload.abort)
+                if left != virt.Leftover.NONE:  # say what became of the volume
+                    said = str(_LEFTOVER[left]) % {"name": upload.name}
+                    why = f"{why}; {said}"
+                    reply = {
+                        **reply,
+                        "message": " ".join(filter(None, [reply.get("message"), said])),
+                    }
+            await self._unclaim()
             took = time.monotonic() - self.started
             what = f"{upload.sent} of {upload.size} bytes in {took:.1f} s"
             await self._audit(upload.ref or VolumeRef(self.host_slug, self.pool_name, upload.name),

@@ -25,3 +25,24 @@ class IsoLibrary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host}: {self.pool_uuid}"
+
+
+class UploadClaim(models.Model):
+    """One upload at a time into a volume, across every web worker (they share the
+    database, not their memory). The worker that streams refreshes `beat`; a claim
+    whose worker died stops beating and is taken over after CLAIM_STALE_S."""
+
+    host = models.SlugField(_("host"))
+    pool = models.CharField(_("pool"), max_length=255)
+    volume = models.CharField(_("volume"), max_length=255)
+    owner = models.CharField(_("owner"), max_length=64)  # a random token per upload
+    beat = models.DateTimeField(_("last sign of life"))
+
+    class Meta:
+        verbose_name = _("upload claim")
+        constraints = [
+            models.UniqueConstraint(fields=["host", "pool", "volume"], name="one_upload_per_volume")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host}/{self.pool}/{self.volume}"

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from django.test import Client
 from storage.routing import websocket_urlpatterns
 from tests.conftest import audit_entries
 from vmdash.models import Host
+from vmdash.virt.connection import pool
 
 MiB = 1 << 20
 
@@ -271,3 +273,78 @@ def test_bob_cannot_upload(
     p = make_pool()
     said = asyncio.run(_upload(bob, p.name(), "x", b"abc"))
     assert said[0]["type"] == "error" and p.numOfVolumes() == 0
+
+
+def _my_clients() -> set[str]:
+    """libvirtd's ids of this process's connections (virt-admin, the admin API)."""
+    out = subprocess.run(
+        ["virt-admin", "-c", "libvirtd:///system", "srv-clients-list", "libvirtd"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ids = [line.split()[0] for line in out.splitlines()[2:] if line.strip()]
+    mine = set()
+    for cid in ids:
+        info = subprocess.run(
+            ["virt-admin", "-c", "libvirtd:///system", "client-info", "libvirtd", cid],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        if f"unix_process_id: {os.getpid()}" in info:
+            mine.add(cid)
+    return mine
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_host_that_drops_the_connection_mid_upload_leaves_no_volume_and_says_so(
+    alice: User, local: Host, make_pool: Callable[[], libvirt.virStoragePool]
+) -> None:
+    """libvirtd itself cuts the upload's connection (virt-admin client-disconnect), as a
+    host that goes down would: the stream fails, and the half-written volume is deleted
+    through a new connection."""
+    p = make_pool()
+    pool().drop("qemu:///system")  # the upload opens a connection of its own
+    before = _my_clients()
+
+    async def run() -> dict[str, Any]:
+        c = _communicator(alice, p.name())
+        await c.connect()
+        start = {"type": "start", "volume": "cut.raw", "size": 64 * MiB, "new": True}
+        await c.send_to(text_data=json.dumps(start))
+        assert json.loads(await c.receive_from(timeout=20))["type"] == "ready"
+        await c.send_to(bytes_data=os.urandom(MiB))
+        assert json.loads(await c.receive_from(timeout=20))["type"] == "ack"
+        for cid in _my_clients() - before:
+            subprocess.run(
+                ["virt-admin", "-c", "libvirtd:///system", "client-disconnect", "libvirtd", cid],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        said: dict[str, Any] = {}
+        for _ in range(8):  # the chunks after the cut fail
+            await c.send_to(bytes_data=os.urandom(MiB))
+            said = json.loads(await c.receive_from(timeout=20))
+            if said["type"] != "ack":
+                break
+        await c.disconnect()
+        return said
+
+    said = asyncio.run(run())
+    assert said["type"] == "error" and "cut.raw" in said["message"]
+    assert "removed" in said["message"]
+    p.refresh(0)
+    assert "cut.raw" not in p.listVolumes()
+    entry = audit_entries().get(action="volume-upload")
+    assert entry.outcome == "error" and "removed" in entry.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_volume_claimed_by_another_worker_is_refused(
+    alice: User, local: Host, make_pool: Callable[[], libvirt.virStoragePool]
+) -> None:
+    """The claim lives in the database: a second web worker (here, a row it wrote) holds
+    the volume, so this worker refuses to upload into it and creates nothing."""
+    from storage import claims
+
+    p = make_pool()
+    assert claims.claim("local", p.name(), "held.raw") is not None
+    said = asyncio.run(_upload(alice, p.name(), "held.raw", b"abc"))
+    assert said[0]["type"] == "error" and "being uploaded" in said[0]["message"]
+    assert "held.raw" not in p.listVolumes()

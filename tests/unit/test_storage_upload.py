@@ -46,3 +46,30 @@ async def _denied_entries() -> int:
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(lambda: audit_entries().filter(action="volume-upload").count())()
+
+
+def _claims_after_a_stale_one() -> tuple[str | None, str | None, str | None]:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from storage import claims
+    from storage.models import UploadClaim
+
+    first = claims.claim("lab", "default", "v")
+    second = claims.claim("lab", "default", "v")
+    old = timezone.now() - timedelta(seconds=claims.CLAIM_STALE_S + 1)
+    UploadClaim.objects.filter(owner=first).update(beat=old)  # its worker died
+    third = claims.claim("lab", "default", "v")
+    return first, second, third
+
+
+async def test_one_upload_per_volume_holds_in_the_database_and_a_dead_worker_lets_go() -> None:
+    from asgiref.sync import sync_to_async
+
+    from storage import claims
+
+    first, second, third = await sync_to_async(_claims_after_a_stale_one)()
+    assert first and second is None and third and third != first
+    await sync_to_async(claims.release)(third)
+    assert await sync_to_async(claims.claim)("lab", "default", "v") is not None

@@ -850,6 +850,14 @@ def detect_format(head: bytes) -> VolumeFormat:
     return VolumeFormat.RAW
 
 
+class Leftover(StrEnum):
+    """What a failed upload left of the volume it created."""
+
+    NONE = "none"  # it wrote into an existing volume, or created none
+    REMOVED = "removed"
+    LEFT = "left"  # the host did not let vmdash delete it
+
+
 @dataclass
 class Upload:
     """One upload into a volume (virStorageVolUpload + virStreamSend).
@@ -866,6 +874,7 @@ class Upload:
     new: bool
     ref: VolumeRef | None = None
     sent: int = 0
+    left: Leftover = Leftover.NONE
     _stream: libvirt.virStream | None = field(default=None, repr=False)
     _vol: libvirt.virStorageVol | None = field(default=None, repr=False)
 
@@ -949,23 +958,42 @@ class Upload:
         finally:
             _release(self.key)
 
-    def abort(self) -> None:
-        """virStreamAbort; a volume this upload created is deleted."""
+    def abort(self) -> Leftover:
+        """virStreamAbort; a volume this upload created is deleted. What became of it."""
         try:
             if self._stream is not None:
                 self._stream.abort()
         except libvirt.libvirtError:
             pass
-        self._drop_new()
-        _release(self.key)
+        try:
+            if self.left == Leftover.NONE:
+                self.left = self._drop_new()
+            return self.left
+        finally:
+            _release(self.key)
 
-    def _drop_new(self) -> None:
-        if self.new and self._vol is not None:
-            try:
-                self._vol.delete(0)
-            except libvirt.libvirtError:
-                pass
-            self._vol = None
+    def _drop_new(self) -> Leftover:
+        """Delete the volume this upload created: on the stream's connection, else on a
+        fresh one (the host went away mid-upload and came back, or the connection broke)."""
+        if not self.new or self._vol is None:
+            return Leftover.NONE
+        vol, self._vol = self._vol, None
+        try:
+            vol.delete(0)
+            return Leftover.REMOVED
+        except libvirt.libvirtError:
+            pass
+
+        def again(conn: libvirt.virConnect) -> None:
+            _lookup_volume(conn, self.host, self.pool_name, self.name)[1].delete(0)
+
+        try:
+            _call(self.host, again, f"Cannot remove the half-written volume '{self.name}'")
+        except NotFound:
+            pass  # gone already
+        except VirtError:
+            return Leftover.LEFT
+        return Leftover.REMOVED
 
 
 @dataclass
