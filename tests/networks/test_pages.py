@@ -58,7 +58,7 @@ def test_it_hides_networks_from_a_user_without_grants(as_bob: Client, world: Hos
 
 @pytest.mark.parametrize(
     "path", ["lan/stop/", "lan/start/", "lan/autostart-on/", "lan/delete/", "lan/hosts/add/",
-             "lan/hosts/remove/"]
+             "lan/hosts/remove/", "lan/restart/"]
 )  # fmt: skip
 def test_it_rejects_get_for_every_change(as_alice: Client, world: Host, path: str) -> None:
     assert as_alice.get(BASE + path).status_code == 405
@@ -359,3 +359,27 @@ def test_a_bridge_networks_vlan_needs_open_vswitch(as_alice: Client, world: Host
     assert r.status_code == 400 and "only to Open vSwitch" in r.content.decode()
     assert summary(world, "ovs2").portgroups == ()
     assert audit_entries().get().outcome == "error"
+
+
+def test_a_restart_needs_the_right_to_manage_networks_and_a_running_network(
+    as_alice: Client, world: Host
+) -> None:
+    from tests.unit.test_grants import grant, logged_in, person
+
+    viewer = person("vera")
+    grant("viewer", user=viewer, scope="host", host="world")
+    as_vera = logged_in(viewer)
+    assert as_vera.get(BASE + "lan/").status_code == 200
+    assert as_vera.post(BASE + "lan/restart/").status_code == 403
+    assert as_vera.get(BASE + "lan/edit/").status_code == 403
+    assert as_alice.post(BASE + "lan/restart/").status_code == 302
+    assert summary(world, "lan").active
+    virt.run_op(world.ref, "quiet", virt.Op.STOP)
+    r = as_alice.post(BASE + "quiet/restart/")
+    assert r.status_code == 409 and "only a running, persistent network" in r.content.decode()
+    actions = list(audit_entries().order_by("id").values_list("action", "outcome"))
+    assert actions == [
+        ("network-restart", "denied"),
+        ("network-restart", "ok"),
+        ("network-restart", "error"),
+    ]
