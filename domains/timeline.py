@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -479,7 +479,6 @@ class Page:
     lines: list[Line]
     older: datetime | None  # the next page: lines before this moment
     before: datetime | None = None  # this page: lines before this moment (None: the newest)
-    rows: dict[str, int] = field(default_factory=dict)
 
 
 def _audit_rows(ref: DomainRef) -> Any:
@@ -542,8 +541,7 @@ def read_page(ref: DomainRef, before: datetime | None = None, size: int = PAGE_S
         older = lines[-1].at
     elif horizon is not None:
         older = min([horizon, *(line.at for line in lines[-1:])])
-    rows = {"audit": len(audits), "events": len(events), "sessions": len(sessions)}
-    return Page(ref, lines, older, before, rows)
+    return Page(ref, lines, older, before)
 
 
 # --- the tab and its live region ---------------------------------------------
