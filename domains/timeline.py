@@ -241,11 +241,16 @@ def _fold(events: Sequence[Seen]) -> list[tuple[Seen, list[Seen]]]:
     return groups
 
 
-_RANK = {Change.STOPPED: 3, Change.STARTED: 3, Change.DEFINED: 2, Change.UNDEFINED: 1}
+_RANK: dict[str, int] = {
+    Change.STOPPED: 3,
+    Change.STARTED: 3,
+    Change.DEFINED: 2,
+    Change.UNDEFINED: 1,
+}
 
 
 def _outranks(event: Seen, head: Seen) -> bool:
-    return _RANK.get(Change(event.change), 0) > _RANK.get(Change(head.change), 0)
+    return _RANK.get(event.change, 0) > _RANK.get(head.change, 0)
 
 
 _PAIRS = {
@@ -259,14 +264,20 @@ _PAIRS = {
 }
 
 
+def _pair(a: Seen, b: Seen) -> bool:
+    """Do `a` and `b` tell one happening (if close enough)?"""
+    kinds = frozenset({a.change, b.change})
+    if kinds == {Change.SUSPENDED, Change.STOPPED}:  # only a save: pause, write, stop
+        return "saved" in (a.detail, b.detail)
+    return kinds in _PAIRS
+
+
 def _joins(event: Seen, groups: list[tuple[Seen, list[Seen]]]) -> int | None:
     for index in range(len(groups) - 1, max(-1, len(groups) - 4), -1):
         head, others = groups[index]
         if (event.at - max(e.at for e in [head, *others])).total_seconds() > COMPANION_WINDOW:
             return None
-        if any(frozenset({event.change, e.change}) in _PAIRS for e in [head, *others]):
-            if event.change == Change.SUSPENDED and head.detail != "saved":
-                continue
+        if any(_pair(event, e) for e in [head, *others]):
             return index
     return None
 

@@ -174,6 +174,17 @@ def test_a_forced_off_a_crash_and_a_rename_are_told_as_such() -> None:
     assert [line.outcome for line in lines] == ["ok", "ok", "ok", "ok", "alert", "ok"]  # the crash
 
 
+def test_a_pause_then_a_crash_are_two_lines_and_a_save_one() -> None:
+    lines = timeline.merge(
+        [], [seen(0, Change.SUSPENDED, "paused"), seen(2, Change.STOPPED, "crashed")]
+    )
+    assert texts(lines) == ["Crashed: the QEMU process ended", "Paused outside vmdash"]
+    saved = timeline.merge(
+        [], [seen(0, Change.SUSPENDED, "paused"), seen(2, Change.STOPPED, "saved")]
+    )
+    assert texts(saved) == ["Saved (hibernated) outside vmdash"]
+
+
 def test_errors_and_refusals_are_lines_of_their_own_and_explain_nothing() -> None:
     lines = timeline.merge(
         [done(0, "start", "error"), done(10, "force-off", "denied", user="bob")],
