@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+MO     := locale/ru/LC_MESSAGES/django.mo
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -27,7 +28,7 @@ test: system venv
 system:
 	@scripts/ensure-system-packages
 
-venv: $(STAMP)
+venv: $(STAMP) $(MO)
 
 # Repairs what it can (/dev/kvm, virtlogd, libvirtd; each fix is said), then
 # checks everything and prints the command for each problem left. For `run`
@@ -41,6 +42,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+# The Russian catalogue, compiled when its .po changed (msgfmt: Debian's
+# gettext). The .mo is build output, not in git.
+$(MO): locale/ru/LC_MESSAGES/django.po
+	msgfmt --check-format -o $@ $<
 
 libvirtd:
 	scripts/ensure-libvirtd

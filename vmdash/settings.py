@@ -54,6 +54,9 @@ MIDDLEWARE = [
     "vmdash.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (it reads the chosen language), before common: the
+    # language comes from the switch on /me/ (a cookie) or Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -162,6 +165,10 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("VMDASH_TIME_ZONE", "UTC")
 USE_I18N = True
+# English is the source; the Russian catalogue is locale/ru/LC_MESSAGES/django.po
+# (compiled to .mo by `make venv`, not committed).
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
