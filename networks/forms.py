@@ -367,6 +367,37 @@ def parse_portgroups(text: str, vlans_allowed: bool) -> tuple[Portgroup, ...]:
     return tuple(out)
 
 
+DnsHost = tuple[str, tuple[str, ...]]
+
+
+def parse_dns_hosts(text: str) -> tuple[DnsHost, ...]:
+    """Lines of "address name [name...]"; forms.ValidationError otherwise."""
+    out: list[DnsHost] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split()
+        if not words:
+            continue
+        where = {"n": number}
+        try:
+            addr = str(ipaddress.ip_address(words[0]))
+        except ValueError:
+            raise forms.ValidationError(
+                _("Line %(n)d: “%(v)s” is not an IP address.") % {**where, "v": words[0]}
+            ) from None
+        if len(words) < 2 or not all(DNS_DOMAIN.match(w) for w in words[1:]):
+            raise forms.ValidationError(
+                _("Line %(n)d: give the address, then one or more host names.") % where
+            )
+        if any(a == addr for a, _n in out):
+            raise forms.ValidationError(_("Line %(n)d: this address is already listed.") % where)
+        out.append((addr, tuple(dict.fromkeys(words[1:]))))
+    return tuple(out)
+
+
+def dns_hosts_text(hosts: tuple[DnsHost, ...]) -> str:
+    return "\n".join(" ".join((ip, *names)) for ip, names in hosts)
+
+
 def portgroups_text(groups: tuple[Portgroup, ...]) -> str:
     lines = []
     for p in groups:
@@ -404,10 +435,16 @@ class NetworkEditForm(_IpFields):
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
     )  # fmt: skip
+    dns_hosts = forms.CharField(
+        label=_l("DNS names the network answers for"),
+        help_text=_l("One address per line, then its names, e.g. “10.0.0.5 printer printer.lab”."),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+    )
     field_order = ["mode", "bridge", "switch", "macvtap_mode", "devices"]
     FAMILY_FIELDS = {
         "routed": ("mode", "ipv4_address", "ipv4_dhcp_start", "ipv4_dhcp_end", "ipv6_address",
-                   "ipv6_dhcp_start", "ipv6_dhcp_end", "domain", "portgroups"),
+                   "ipv6_dhcp_start", "ipv6_dhcp_end", "domain", "dns_hosts", "portgroups"),
         "bridge": ("bridge", "switch", "portgroups"),
         "macvtap": ("macvtap_mode", "devices", "portgroups"),
     }  # fmt: skip
@@ -430,6 +467,7 @@ class NetworkEditForm(_IpFields):
         self.ipv6: IpSpec | None = None
         self.groups: tuple[Portgroup, ...] = ()
         self.device_list: tuple[str, ...] = ()
+        self.dns: tuple[DnsHost, ...] = ()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -447,6 +485,10 @@ class NetworkEditForm(_IpFields):
         return data
 
     def _clean_routed(self, data: dict[str, Any]) -> None:
+        try:
+            self.dns = parse_dns_hosts(str(data.get("dns_hosts", "")))
+        except forms.ValidationError as err:
+            self.add_error("dns_hosts", err)
         self.ipv4, self.ipv6 = self.ip_spec(4), self.ip_spec(6)
         if not self.errors and data.get("mode") != "isolated" and not (self.ipv4 or self.ipv6):
             self.add_error("ipv4_address", _("This mode needs an IPv4 or IPv6 subnet."))

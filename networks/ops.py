@@ -10,7 +10,7 @@ from django import forms
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _l
 
-from networks.forms import NetworkEditForm, portgroups_text
+from networks.forms import DnsHost, NetworkEditForm, dns_hosts_text, portgroups_text
 from vmdash.virt.networks import IpSpec, NetworkSummary, Op, Portgroup
 from vmdash.virt.xml import remove
 from vmdash.virt.xml.network import ForwardMode, IpXML, NetworkXML
@@ -51,6 +51,7 @@ def edit_initial(n: NetworkSummary) -> dict[str, Any]:
         "macvtap_mode": str(n.mode),
         "devices": " ".join(n.devices),
         "portgroups": portgroups_text(n.portgroups),
+        "dns_hosts": dns_hosts_text(n.dns_hosts),
     }
     for sub in n.subnets:
         key = "ipv6" if sub.v6 else "ipv4"
@@ -102,6 +103,20 @@ def _set_portgroups(doc: NetworkXML, groups: tuple[Portgroup, ...]) -> None:
         node.vlans = group.vlans
 
 
+def _set_dns_hosts(doc: NetworkXML, hosts: tuple[DnsHost, ...]) -> None:
+    """DNS hosts by address: kept ones get the names asked for; an empty <dns> goes."""
+    wanted = dict(hosts)
+    gone = [h for h in doc.dns_hosts if h.ip not in wanted]
+    for existing in gone:
+        doc.dns_hosts.remove(existing)
+    have = {h.ip: h for h in doc.dns_hosts}
+    for ip, names in hosts:
+        (have.get(ip) or doc.dns_hosts.add(ip=ip)).names = names
+    dns = doc.node.find("dns")
+    if gone and dns is not None and len(dns) == 0 and not dns.attrib:
+        remove(dns)  # we emptied it
+
+
 def _set_bridge(doc: NetworkXML, bridge: str, ovs: bool) -> None:
     doc.bridge = bridge
     if ovs:
@@ -138,6 +153,7 @@ def edit_change(form: NetworkEditForm) -> Callable[[NetworkXML], None]:
         doc.domain = data.get("domain") or None
         _set_ip(doc, doc.ip_of(v6=False), form.ipv4)
         _set_ip(doc, doc.ip_of(v6=True), form.ipv6)
+        _set_dns_hosts(doc, form.dns)
 
     def change(doc: NetworkXML) -> None:
         if form.family == "routed":

@@ -127,3 +127,23 @@ def test_an_edit_libvirt_refuses_live_takes_back_what_it_had_applied(
     assert ranges == {("10.251.43.100", "10.251.43.150"), ("10.251.43.10", "10.251.43.40")}
     assert net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE) == config  # not the domain either
     assert audit_entries().get().outcome == "error"
+
+
+def test_a_dns_name_added_to_a_running_network_is_answered_without_a_restart(
+    as_alice: Client, local: Host, real_networks: Conn
+) -> None:
+    name = f"{NET_PREFIX}livedns"
+    net = define_nat(real_networks(), name, 44)
+    pid, index = dnsmasq_pid(name), ifindex(net.bridgeName())
+    data = {"mode": "nat", "ipv4_address": "10.251.44.1/24", "ipv4_dhcp_start": "10.251.44.100",
+            "ipv4_dhcp_end": "10.251.44.150",
+            "dns_hosts": "10.251.44.7 printer printer.lab"}  # fmt: skip
+    page = as_alice.post(f"{BASE}{name}/edit/", data, follow=True).content.decode()
+    assert "Applied to the running network" in page and 'data-ip="10.251.44.7"' in page
+    for inactive in (False, True):
+        host = virsh_xml(name, inactive).find("dns/host")
+        assert host.get("ip") == "10.251.44.7"
+        assert [h.text for h in host.iterfind("hostname")] == ["printer", "printer.lab"]
+    addn = Path("/var/lib/libvirt/dnsmasq") / f"{name}.addnhosts"
+    assert "10.251.44.7\tprinter\tprinter.lab" in addn.read_text().replace(" ", "\t")
+    assert (dnsmasq_pid(name), ifindex(net.bridgeName())) == (pid, index)

@@ -208,3 +208,39 @@ def test_an_ovs_network_ovs_does_not_list_may_still_be_named() -> None:
         {"bridge": "ovsbr7", "switch": "openvswitch"}, facts=FACTS, own_name="t", family="bridge"
     )
     assert form.is_valid(), form.errors
+
+
+def test_dns_names_are_edited_by_address_and_apply_live() -> None:
+    text = (
+        "<network>\n  <name>d</name>\n  <forward mode='nat'/>\n"
+        "  <ip address='10.251.9.1' prefix='24'/>\n</network>\n"
+    )
+    before = NetworkXML.parse(text)
+    data = {"mode": "nat", "ipv4_address": "10.251.9.1/24",
+            "dns_hosts": "10.251.9.5 printer printer.lab\n10.251.9.6 nas"}  # fmt: skip
+    form = NetworkEditForm(data, facts=HostNetworking(), own_name="d")
+    assert form.is_valid(), form.errors
+    after = NetworkXML.parse(text)
+    edit_change(form)(after)
+    assert [(h.ip, h.names) for h in after.dns_hosts] == [
+        ("10.251.9.5", ("printer", "printer.lab")),
+        ("10.251.9.6", ("nas",)),
+    ]
+    changes = plan(before.node, after.node)
+    assert [(c.live, c.section, c.command) for c in changes] == [
+        (True, Section.DNS_HOST, Command.ADD),
+        (True, Section.DNS_HOST, Command.ADD),
+    ]
+    bad = NetworkEditForm({**data, "dns_hosts": "10.251.9.300 x"}, facts=HostNetworking(),
+                          own_name="d")  # fmt: skip
+    assert not bad.is_valid() and "not an IP address" in str(bad.errors["dns_hosts"])
+
+
+def test_an_edited_dns_host_passes_libvirts_schema(tmp_path: Path) -> None:
+    doc = NetworkXML.parse(
+        "<network>\n  <name>d</name>\n  <ip address='10.251.9.1' prefix='24'/>\n</network>\n"
+    )
+    doc.dns_hosts.add(ip="10.251.9.5").names = ("printer", "printer.lab")
+    out = tmp_path / "net.xml"
+    out.write_text(doc.tostring())
+    validate(out)

@@ -114,6 +114,7 @@ class NetworkSummary:
     attachments: tuple[Attachment, ...] = ()
     devices: tuple[str, ...] = ()  # macvtap: the host devices of <forward>
     portgroups: tuple[Portgroup, ...] = ()
+    dns_hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (address, its names)
 
     @cached_property
     def ref(self) -> NetworkRef:
@@ -182,6 +183,7 @@ def _summary(host: HostRef, net: libvirt.virNetwork, facts: _Bulk) -> NetworkSum
         subnets=_subnets(doc),
         devices=_devices(doc),
         portgroups=tuple(Portgroup(p.name or "", p.vlans, bool(p.default)) for p in doc.portgroups),
+        dns_hosts=tuple((h.ip or "", h.names) for h in doc.dns_hosts),
         attachments=tuple(
             Attachment(a.vm, a.vm_uuid, a.mac, a.running, facts.ips.get(a.mac, ()))
             for a in facts.nics.get(name, ())

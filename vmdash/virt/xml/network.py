@@ -71,6 +71,30 @@ class ForwardInterfaceXML(XMLObject):
     dev = Field("./@dev")
 
 
+class HostnameXML(XMLObject):
+    text = Field(".")
+
+
+class DnsHostXML(XMLObject):
+    """<dns><host ip=...><hostname>a</hostname>...: names dnsmasq answers for."""
+
+    ip = Field("./@ip")
+    hostnames = Children(HostnameXML, "./hostname")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple((h.node.text or "").strip() for h in self.hostnames)
+
+    @names.setter
+    def names(self, names: tuple[str, ...]) -> None:
+        if self.names == tuple(names):
+            return
+        for h in list(self.hostnames):
+            self.hostnames.remove(h)
+        for name in names:
+            self.hostnames.add().node.text = name
+
+
 class VlanTagXML(XMLObject):
     id = Field("./@id", INT)
 
@@ -107,6 +131,7 @@ class NetworkXML(Document):
             "bandwidth", "vlan", "port", "virtualport", "ip", "route", "portgroup",
         ),
         "forward": ("nat", "pf", "interface", "address", "driver"),
+        "dns": ("forwarder", "txt", "host", "srv"),
     }  # fmt: skip
 
     name = Field("./name")
@@ -124,6 +149,7 @@ class NetworkXML(Document):
     virtualport = Field("./virtualport/@type")  # openvswitch on an OVS bridge
     ips = Children(IpXML, "./ip")
     portgroups = Children(PortgroupXML, "./portgroup")
+    dns_hosts = Children(DnsHostXML, "./dns/host")
 
     @property
     def forward_mode(self) -> ForwardMode:
