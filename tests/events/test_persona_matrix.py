@@ -24,9 +24,10 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,8 +36,10 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
+from tests.console.conftest import ConsoleGuest as Guest
+from tests.console.conftest import define_guest, undefine_guest
 from tests.events.test_realhost import embedded, local  # noqa: F401 - fixtures
-from tests.realhost import Guest, remove_domain
+from tests.realhost import remove_domain
 from vmdash.access.models import Grant, Role
 from vmdash.live.service import embedded_service
 from vmdash.models import Host
@@ -44,6 +47,9 @@ from vmdash.virt.domains import set_tags
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.libvirtd]
 
+# Guests named vmdash-tc-con-pm-*: a unit-test session (which takes no libvirtd
+# lock) sweeps vmdash-t-* when it starts, and would remove these mid-test.
+PREFIX = "vmdash-tc-con-"
 PERSONAS = ("alice", "bob", "dora", "erin", "frank", "gina")
 GUESTS = ("pm-web1", "pm-web2", "pm-dora")
 ROW = re.compile(r'id="dom-(?:head-)?([0-9a-f-]{36})"')
@@ -79,6 +85,20 @@ class Socket:
     @property
     def text(self) -> str:
         return "\n".join(self.frames)
+
+
+@pytest.fixture
+def make_guest(system_conn: object, guest_files: Path) -> Iterator[Callable[[str], Guest]]:
+    """Define (not start) a real test guest; removed after the test."""
+    made: list[Guest] = []
+
+    def make(suffix: str) -> Guest:
+        made.append(define_guest(guest_files, suffix))
+        return made[-1]
+
+    yield make
+    for guest in made:
+        undefine_guest(guest)
 
 
 def _grant(role: str, **kw: Any) -> Grant:
@@ -175,13 +195,13 @@ async def test_each_persona_hears_only_of_what_they_may_see(
     await dora.until(_state_frame(uuids["pm-dora"], "running"))
     late = await sync_to_async(make_guest)("pm-late")  # virsh define
     late_uuid = await sync_to_async(lambda: late.dom().UUIDString())()
-    await alice.until(lambda f: "vmdash-t-pm-late was defined" in f)
+    await alice.until(lambda f: f"{PREFIX}pm-late was defined" in f)
     for name in GUESTS:  # virsh destroy
         await virsh(name, "destroy")
     for name in GUESTS:
         await alice.until(_state_frame(uuids[name], "shutoff"))
     await sync_to_async(lambda: remove_domain(late.dom()))()  # virsh undefine
-    await alice.until(lambda f: "vmdash-t-pm-late was deleted" in f)
+    await alice.until(lambda f: f"{PREFIX}pm-late was deleted" in f)
     await dora.until(_state_frame(uuids["pm-dora"], "shutoff"))
     await gina.until(_state_frame(uuids["pm-web1"], "shutoff"))
     await asyncio.gather(*(s.read(quiet=2.0) for s in sockets.values()))  # ...and the rest
@@ -200,17 +220,17 @@ async def test_each_persona_hears_only_of_what_they_may_see(
         seen = {u for u in ROW.findall(s.text)} & everything
         assert seen <= may_see[persona], (persona, [names[u] for u in seen - may_see[persona]])
         for uuid in everything - may_see[persona]:
-            name = f"vmdash-t-{names[uuid]}"
+            name = f"{PREFIX}{names[uuid]}"
             assert uuid not in s.text and name not in s.text, (persona, name)
         if persona not in ("alice", "erin"):
             assert not _other_vms(s.text, everything), persona  # the host's other VMs
 
     for persona in ("alice", "erin"):
         for name in GUESTS:
-            assert f"vmdash-t-{name} was started outside vmdash." in sockets[persona].text
-    assert "vmdash-t-pm-dora was started outside vmdash." in dora.text
-    assert "vmdash-t-pm-dora was forced off outside vmdash." in dora.text
-    assert "vmdash-t-pm-web1 was forced off outside vmdash." in gina.text
+            assert f"{PREFIX}{name} was started outside vmdash." in sockets[persona].text
+    assert f"{PREFIX}pm-dora was started outside vmdash." in dora.text
+    assert f"{PREFIX}pm-dora was forced off outside vmdash." in dora.text
+    assert f"{PREFIX}pm-web1 was forced off outside vmdash." in gina.text
     for persona in ("bob", "frank"):
         assert not _mentions_vms(sockets[persona].text), (persona, sockets[persona].frames[:3])
     # Counts: what dora is told of the host counts her one VM, never the others.
@@ -221,7 +241,7 @@ async def test_each_persona_hears_only_of_what_they_may_see(
 
 
 def _mentions_vms(text: str) -> bool:
-    return bool(ROW.search(text)) or "vmdash-t-" in text or "data-live-toast" in text
+    return bool(ROW.search(text)) or "vmdash-t" in text or "data-live-toast" in text
 
 
 def _other_vms(text: str, mine: set[str]) -> set[str]:
