@@ -101,6 +101,11 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "audit entries"
+        # A VM's Timeline reads its entries by host and UUID (and refusals by name).
+        indexes = [
+            models.Index(fields=["host", "object_uuid", "at"], name="audit_object_uuid_at"),
+            models.Index(fields=["host", "object_name", "at"], name="audit_object_name_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.object_name}"
