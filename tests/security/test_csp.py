@@ -17,6 +17,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.browser.conftest import login
 from tests.console.conftest import ConsoleGuest, ConsoleServer
+from tests.servers import ADMIN as SERVER_ADMIN
+from tests.servers import Vmdash, start_vmdash
 from vmdash.models import Host
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +157,42 @@ def test_the_consoles_and_the_vm_list_run_without_a_violation(
     expect(row.locator("[data-op=pause]")).to_be_visible()
     page.screenshot(path=str(console_server.data / "csp-domains.png"))
     assert _violations(page, refused) == [], "VM list"
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vmdash]:
+    srv = start_vmdash(tmp_path_factory.mktemp("vmdash-csp"), hosts="demo=test:///default")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+DEMO_PAGES = [
+    "/", "/domains/", "/hosts/", "/hosts/demo/", "/hosts/demo/domains/test/",
+    "/hosts/demo/domains/test/devices/", "/hosts/demo/domains/test/xml/",
+    "/hosts/demo/storage/", "/hosts/demo/storage/default-pool/",
+    "/hosts/demo/storage/default-pool/upload/", "/hosts/demo/networks/",
+    "/hosts/demo/networks/default/", "/users/", "/groups/", "/me/", "/me/two-factor/",
+    "/access/", "/audit/", "/admin/",
+]  # fmt: skip
+
+
+@pytest.mark.browser
+def test_the_pages_run_without_a_violation_in_chromium(
+    browser: Browser, demo_server: Vmdash
+) -> None:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    try:
+        login(page, demo_server.url, *SERVER_ADMIN)
+        for path in DEMO_PAGES:
+            response = page.goto(demo_server.url + path)
+            assert response is not None and response.status == 200, path
+            page.wait_for_load_state("networkidle")
+            assert _violations(page, refused) == [], path
+    finally:
+        context.close()
