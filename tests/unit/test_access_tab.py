@@ -207,3 +207,15 @@ def test_a_host_admin_on_a_tag_gets_the_tab_of_the_tagged_vms_only(lab: Host) ->
     page = c.get(TAB).content.decode()
     assert "Host admin · tag web" in _row(page, "tom")
     assert c.get("/access/vm/lab/db/").status_code == 404  # db has no tag web
+
+
+def test_a_viewer_sees_no_console_links_and_a_console_user_does(lab: Host) -> None:
+    from tests.unit.test_grants import WEB1, grant, logged_in, person
+
+    viewer, console = person("vera"), person("conny")
+    grant("viewer", user=viewer, scope="vm", host="lab", object_uuid=WEB1, object_name="web1")
+    grant("console-user", user=console, scope="vm", host="lab", object_uuid=WEB1,
+          object_name="web1")  # fmt: skip
+    link = 'href="/hosts/lab/domains/web1/console/"'
+    assert link not in logged_in(viewer).get("/hosts/lab/domains/web1/").content.decode()
+    assert link in logged_in(console).get("/hosts/lab/domains/web1/").content.decode()

@@ -42,3 +42,18 @@ def may(request: HttpRequest, action: str) -> bool:
 def may_somewhere(request: HttpRequest, action: str) -> bool:
     """Does the person hold `action` anywhere (to show the page that lists where)?"""
     return policy.can_somewhere(door.who(request), policy.Action(action))
+
+
+@register.simple_tag(takes_context=True)
+def may_on(context: template.Context, obj: object, *actions: str) -> bool:
+    """May the page's person do any of `actions` to `obj` (something with a `.ref`)?
+
+    `{% may_on d "console" "console-view" as can_console %}`. Cosmetic, as the
+    buttons it hides: the views and consoles ask the policy again.
+    """
+    request = context.get("request")
+    ref = getattr(obj, "ref", None)
+    if request is None or ref is None:
+        return False
+    who = door.who(request)
+    return any(policy.can(who, policy.Action(a), ref) for a in actions)
