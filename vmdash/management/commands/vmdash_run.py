@@ -80,6 +80,8 @@ class Command(BaseCommand):
                 "machines cannot open consoles: set VMDASH_CONSOLE_PROXY_HOST, or put both "
                 "behind one reverse proxy (docs/consoles.md)"
             )
+        if settings.VMDASH_EVENTS == "embedded":
+            _start_events_with_the_server()
         argv = ["-b", host, "-p", str(port)]
         if settings.VMDASH_PROXY_HEADERS:  # only behind a reverse proxy that sets them
             argv.append("--proxy-headers")
@@ -141,6 +143,18 @@ class Supervised:
 
     def kill(self) -> None:
         self.proc.kill()
+
+
+def _start_events_with_the_server() -> None:
+    """Embedded mode: start the events service (and its sampler) as soon as the
+    server runs, not at the first WebSocket, so the Timeline stores events and
+    /metrics has figures before anyone opens a page."""
+    from twisted.internet import reactor  # Daphne's asyncio reactor, installed by its import
+
+    from vmdash.live.service import ensure_embedded
+
+    # callLater: callWhenRunning's callbacks run before asyncio's loop does.
+    reactor.callWhenRunning(reactor.callLater, 0, ensure_embedded)
 
 
 def _exit_now() -> None:
