@@ -19,6 +19,7 @@ from vmdash import door, jobs
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.virt import clone as virt_clone
+from vmdash.virt import importxml as virt_import
 from vmdash.virt.domains import get_summary
 from vmdash.virt.errors import VirtError
 
@@ -98,3 +99,34 @@ def delete_vm(request: HttpRequest, host: str, name: str) -> HttpResponse:
         request, _("VM '%(name)s' deleted; %(what)s.") % {"name": name, "what": done.message}
     )
     return redirect("domain-list")
+
+
+MAX_IMPORT = 1_000_000  # characters: a domain XML of a few hundred lines is ~20 kB
+
+
+@require_http_methods(["GET", "POST"])
+def import_vm(request: HttpRequest, host: str) -> HttpResponse:
+    """Paste or upload a domain XML; define it and list what libvirt did not keep."""
+    href = door.host(door.who(request), host, Action.CREATE)
+    context: dict[str, object] = {"host": href, "text": ""}
+    if request.method == "GET":
+        return render(request, "domains/newvm/import.html", context)
+    upload = request.FILES.get("file")
+    text = upload.read(MAX_IMPORT).decode("utf-8", "replace") if upload else ""
+    text = text or request.POST.get("xml", "")[:MAX_IMPORT]
+    context["text"] = text
+    actor = Actor.of_request(request)
+    try:
+        problems = virt_import.check(href, text)
+        if problems:
+            context["problems"] = problems
+            return render(request, "domains/newvm/import.html", context, status=400)
+        done = virt_import.define(href, text, validate=request.POST.get("unchecked") != "on")
+    except VirtError as err:
+        record(actor, "vm-import", href, Outcome.ERROR, str(err))
+        context["error"] = str(err)
+        return render(request, "domains/newvm/import.html", context, status=400)
+    summary = "; ".join(done.lost) or "libvirt kept every element and attribute"
+    record(actor, "vm-import", done.ref, Outcome.OK, summary)
+    context.update({"done": done, "text": ""})
+    return render(request, "domains/newvm/import.html", context)

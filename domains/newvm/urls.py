@@ -7,6 +7,7 @@ from domains.newvm import manage, views
 urlpatterns = [
     path("new/", views.new_vm, name="newvm"),
     path("new/jobs/<str:job>/", views.job_status, name="newvm-job"),
+    path("import/", manage.import_vm, name="domain-import"),
     path("<str:name>/clone/", manage.clone_vm, name="domain-clone"),
     path("<str:name>/delete-with-storage/", manage.delete_vm, name="domain-delete-storage"),
 ]

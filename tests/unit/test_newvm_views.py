@@ -145,3 +145,24 @@ def test_a_vm_admin_creates_without_a_new_disk_but_a_new_disk_needs_pool_rights(
     response = client.post(URL, _post(_name(), new_disk=None))
     assert response.status_code == 302
     assert 'data-state="done"' in _wait(client, response["Location"])
+
+
+def test_the_import_page_defines_and_says_libvirt_kept_everything(
+    as_alice: Client, demo: Host
+) -> None:
+    name = _name()
+    xml = (
+        f"<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
+    page = as_alice.post("/hosts/demo/domains/import/", {"xml": xml}).content.decode()
+    assert 'id="import-result"' in page
+    assert name in libvirt.open("test:///default").listDefinedDomains()
+
+
+@pytest.mark.parametrize("xml", ["not xml", "<network><name>n</name></network>"])
+def test_the_import_page_refuses_what_is_not_a_domain(
+    as_alice: Client, demo: Host, xml: str
+) -> None:
+    response = as_alice.post("/hosts/demo/domains/import/", {"xml": xml})
+    assert response.status_code == 400 and "error-text" in response.content.decode()
