@@ -60,9 +60,7 @@ def session_holds(user_id: int | None, session_key: str | None) -> bool:
         return False
     engine = import_string(settings.SESSION_ENGINE).SessionStore
     store: SessionBase = engine(session_key)
-    if not store.exists(session_key):
-        return False
-    data = store.load()
+    data = store.load()  # {} for a session that is gone or expired: no exists() first
     if str(data.get(SESSION_KEY, "")) != str(user_id):
         return False
     from vmdash.door import SECOND_FACTOR_PENDING
