@@ -173,3 +173,28 @@ def test_the_wizard_makes_a_kernel_boot_vm_that_prints_its_banner(
     assert "qcow2" in virsh("vol-dumpxml", "--pool", new_pool, f"{vm_name}.qcow2")
     nics = virsh("domiflist", vm_name).split()
     assert "network" in nics and "default" in nics and "virtio" in nics
+
+
+def test_a_person_imports_xml_sees_nothing_lost_then_deletes_the_vm(
+    page: Page, server: Server, guest_files: Path, vm_name: str
+) -> None:
+    root = etree.Element("domain", type="qemu")
+    etree.SubElement(root, "name").text = vm_name
+    etree.SubElement(root, "memory", unit="MiB").text = "128"
+    os_el = etree.SubElement(root, "os")
+    etree.SubElement(os_el, "type", arch="x86_64", machine="pc").text = "hvm"
+    etree.SubElement(os_el, "kernel").text = str(guest_files / "vmlinuz")
+    login(page, server.url)
+    page.goto(f"{server.url}/hosts/local/domains/import/")
+    page.fill("textarea[name=xml]", etree.tostring(root, encoding="unicode"))
+    page.click("#import-form button[type=submit]")
+    expect(page.locator("#kept-all")).to_be_visible()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "newvm-import.png"))
+    assert vm_name in virsh("list", "--all", "--name").split()
+    page.goto(f"{server.url}/hosts/local/domains/{vm_name}/delete-with-storage/")
+    page.screenshot(path=str(SHOTS / "newvm-delete.png"))
+    page.fill("input[name=confirm]", vm_name)
+    page.click("#delete-form button[type=submit]")
+    page.wait_for_url("**/domains/")
+    assert vm_name not in virsh("list", "--all", "--name").split()
