@@ -219,3 +219,17 @@ def test_a_viewer_sees_no_console_links_and_a_console_user_does(lab: Host) -> No
     link = 'href="/hosts/lab/domains/web1/console/"'
     assert link not in logged_in(viewer).get("/hosts/lab/domains/web1/").content.decode()
     assert link in logged_in(console).get("/hosts/lab/domains/web1/").content.decode()
+
+
+def test_clone_and_delete_are_offered_to_who_may_do_them(lab: Host, alice: User) -> None:
+    from tests.unit.test_grants import WEB1, grant, logged_in, person
+
+    viewer = person("vic")
+    grant("viewer", user=viewer, scope="vm", host="lab", object_uuid=WEB1, object_name="web1")
+    links = (
+        'href="/hosts/lab/domains/web1/clone/"',
+        'href="/hosts/lab/domains/web1/delete-with-storage/"',
+    )
+    for link in links:
+        assert link in logged_in(alice).get("/hosts/lab/domains/web1/").content.decode()
+        assert link not in logged_in(viewer).get("/hosts/lab/domains/web1/").content.decode()
