@@ -87,7 +87,7 @@ def test_networks_defined_started_stopped_and_undefined_with_virsh_follow_on_the
     assert page.locator(row).count() == 0
 
     xml = tmp_path / "net.xml"
-    xml.write_text(f"<network><name>{name}</name><ip address='10.251.44.1' prefix='24'/></network>")
+    xml.write_text(f"<network><name>{name}</name><ip address='10.251.49.1' prefix='24'/></network>")
     virsh("net-define", str(xml))
     page.wait_for_selector(f'{row}[data-state="inactive"]')  # appeared, no reload
     virsh("net-start", name)

@@ -3,7 +3,7 @@ changed live and in the definition, the rest waits for a restart the page offers
 
 What happened is read with `virsh` (live and --inactive), the network's dnsmasq
 PID file and its bridge's interface index (a restart makes a new bridge).
-Networks are vmdash-t-net-* on 10.251.4x.0/24.
+Networks are vmdash-t-net-* on 10.251.42.0/24 to 10.251.48.0/24.
 """
 
 from __future__ import annotations
@@ -46,22 +46,22 @@ def test_a_static_host_added_to_a_running_network_is_live_and_saved_without_a_re
     as_alice: Client, local: Host, real_networks: Conn
 ) -> None:
     name = f"{NET_PREFIX}livehost"
-    net = define_nat(real_networks(), name, 41)
+    net = define_nat(real_networks(), name, 47)
     pid, bridge = dnsmasq_pid(name), net.bridgeName()
     index = ifindex(bridge)
     r = as_alice.post(
-        f"{BASE}{name}/hosts/add/", {"mac": "52:54:00:25:41:01", "ip": "10.251.41.10", "name": "h1"}
+        f"{BASE}{name}/hosts/add/", {"mac": "52:54:00:25:47:01", "ip": "10.251.47.10", "name": "h1"}
     )
     assert r.status_code == 302
     for inactive in (False, True):
         host = virsh_xml(name, inactive).find("ip/dhcp/host")
         assert host is not None and (host.get("mac"), host.get("ip")) == (
-            "52:54:00:25:41:01",
-            "10.251.41.10",
+            "52:54:00:25:47:01",
+            "10.251.47.10",
         )
     assert dnsmasq_pid(name) == pid  # dnsmasq re-read its hosts file: no restart
     assert ifindex(bridge) == index  # the same bridge: the network was not restarted
-    assert "10.251.41.10" in (Path("/var/lib/libvirt/dnsmasq") / f"{name}.hostsfile").read_text()
+    assert "10.251.47.10" in (Path("/var/lib/libvirt/dnsmasq") / f"{name}.hostsfile").read_text()
 
 
 def test_an_edit_changes_the_dhcp_range_live_and_saves_the_domain_for_a_restart(
@@ -133,17 +133,17 @@ def test_a_dns_name_added_to_a_running_network_is_answered_without_a_restart(
     as_alice: Client, local: Host, real_networks: Conn
 ) -> None:
     name = f"{NET_PREFIX}livedns"
-    net = define_nat(real_networks(), name, 44)
+    net = define_nat(real_networks(), name, 48)
     pid, index = dnsmasq_pid(name), ifindex(net.bridgeName())
-    data = {"mode": "nat", "ipv4_address": "10.251.44.1/24", "ipv4_dhcp_start": "10.251.44.100",
-            "ipv4_dhcp_end": "10.251.44.150",
-            "dns_hosts": "10.251.44.7 printer printer.lab"}  # fmt: skip
+    data = {"mode": "nat", "ipv4_address": "10.251.48.1/24", "ipv4_dhcp_start": "10.251.48.100",
+            "ipv4_dhcp_end": "10.251.48.150",
+            "dns_hosts": "10.251.48.7 printer printer.lab"}  # fmt: skip
     page = as_alice.post(f"{BASE}{name}/edit/", data, follow=True).content.decode()
-    assert "Applied to the running network" in page and 'data-ip="10.251.44.7"' in page
+    assert "Applied to the running network" in page and 'data-ip="10.251.48.7"' in page
     for inactive in (False, True):
         host = virsh_xml(name, inactive).find("dns/host")
-        assert host.get("ip") == "10.251.44.7"
+        assert host.get("ip") == "10.251.48.7"
         assert [h.text for h in host.iterfind("hostname")] == ["printer", "printer.lab"]
     addn = Path("/var/lib/libvirt/dnsmasq") / f"{name}.addnhosts"
-    assert "10.251.44.7\tprinter\tprinter.lab" in addn.read_text().replace(" ", "\t")
+    assert "10.251.48.7\tprinter\tprinter.lab" in addn.read_text().replace(" ", "\t")
     assert (dnsmasq_pid(name), ifindex(net.bridgeName())) == (pid, index)

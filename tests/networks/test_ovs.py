@@ -38,7 +38,7 @@ def test_an_ovs_network_gets_a_port_group_live_and_a_guest_gets_its_vlan_tag(
     guest_on: Callable[..., str],
 ) -> None:
     bridge = ovs_bridge("vmdash-t-ovs1")
-    name = f"{NET_PREFIX}ovs"
+    name = f"{NET_PREFIX}ovsvlan"
     r = as_alice.post(BASE + "new/", {"name": name, "mode": "openvswitch", "bridge": bridge,
                                       "start": "on"})  # fmt: skip
     assert r.status_code == 302, r.content.decode()
