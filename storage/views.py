@@ -28,7 +28,7 @@ from vmdash.virt.refs import HostRef, PoolRef
 from vmdash.virt.storage import PoolOp
 from vmdash.virt.xml.pool import PoolType
 
-PAGE = 100
+PAGE = 50  # rows per page: a pool of 5,000 volumes is paged and searched, not scrolled
 
 
 def _library_uuid(host: HostRef) -> str:
