@@ -48,6 +48,9 @@ DEFAULT_GUEST_DIR = Path("/var/cache/vmdash/test-guest")
 
 GUEST_BANNER = "VMDASH-TEST-GUEST READY"
 GUEST_POWEROFF_BANNER = "VMDASH-TEST-GUEST POWEROFF"
+# Printed on ttyS0 and tty1 before GUEST_BANNER when a NoCloud seed (iso9660 labelled
+# cidata, a CD-ROM on virtio-scsi or IDE, or a virtio disk) names the host.
+GUEST_HOSTNAME_MARKER = "VMDASH-TEST-GUEST HOSTNAME="
 GUEST_PROMPT = "vmdash-guest# "
 GUEST_CMDLINE = "console=tty0 console=ttyS0,115200n8 quiet"
 # RGB of the VGA text-mode blue background (palette entry 1, 6-bit DAC 0x2a).

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from vmdash.virt import osinfo
+from vmdash.virt import cloudinit, osinfo
 from vmdash.virt.create import HostFacts
 from vmdash.virt.names import name_problem
 from vmdash.virt.xml.newdomain import Boot, DiskKind, DiskSpec, Firmware, NicSpec, VmSpec
@@ -61,6 +61,18 @@ class NewVmForm(forms.Form):
     serial = forms.BooleanField(label=_("Serial console"), required=False)
     autostart = forms.BooleanField(label=_("Start when the host boots"), required=False)
     start = forms.BooleanField(label=_("Start after create"), required=False)
+    ci_hostname = forms.CharField(
+        label=_("Cloud-init host name"), required=False, max_length=cloudinit.HOSTNAME_MAX,
+        help_text=_("Set to add a NoCloud seed ISO (label cidata) as a CD-ROM."),
+    )  # fmt: skip
+    ci_user = forms.CharField(label=_("Cloud-init user name"), required=False, max_length=32)
+    ci_ssh_key = forms.CharField(
+        label=_("SSH public key"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    ci_user_data = forms.CharField(
+        label=_("Raw user-data (#cloud-config YAML, replaces the above)"), required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )  # fmt: skip
 
     def __init__(
         self, *args: Any, facts: HostFacts, volumes: dict[str, set[str]], **kw: Any
@@ -99,7 +111,34 @@ class NewVmForm(forms.Form):
             self.add_error("disk_gib", _("Give the new disk a size."))
         if data.get("new_disk") and not data.get("disk_pool"):
             self.add_error("disk_pool", _("This host has no active pool for a new disk."))
+        self._clean_cloudinit(data)
         return data
+
+    def _clean_cloudinit(self, data: dict[str, Any]) -> None:
+        host = data.get("ci_hostname", "").strip()
+        others = data.get("ci_user") or data.get("ci_ssh_key") or data.get("ci_user_data")
+        if not host and others:
+            self.add_error("ci_hostname", _("Cloud-init needs a host name."))
+        elif host and cloudinit.hostname_problem(host):
+            self.add_error("ci_hostname", _("Letters, digits and '-' only, at most 63."))
+        if host and not data.get("disk_pool"):
+            self.add_error("ci_hostname", _("The seed ISO needs an active pool."))
+        raw = data.get("ci_user_data", "")
+        problem = cloudinit.user_data_problem(raw) if raw.strip() else ""
+        if problem:
+            self.add_error("ci_user_data", problem)
+
+    def _seed(self, name: str) -> tuple[list[DiskSpec], cloudinit.CloudInit | None]:
+        d = self.cleaned_data
+        host = d.get("ci_hostname", "").strip()
+        if not host:
+            return [], None
+        seed = cloudinit.CloudInit(
+            hostname=host, user=d.get("ci_user", "").strip(),
+            ssh_key=d.get("ci_ssh_key", "").strip(), user_data=d.get("ci_user_data", "").strip(),
+        )  # fmt: skip
+        vol = f"{name}-cidata.iso"  # on virtio-scsi: see vmdash.virt.xml.newdomain._disks
+        return [DiskSpec(DiskKind.SEED, d["disk_pool"], vol, "scsi", "raw")], seed
 
     def spec(self) -> VmSpec:
         d = self.cleaned_data
@@ -129,6 +168,8 @@ class NewVmForm(forms.Form):
         boot = {"iso": Boot.CDROM, "import": Boot.HD, "network": Boot.NETWORK}.get(
             source, Boot.KERNEL
         )
+        seed_disks, seed = self._seed(d["name"])
+        disks += seed_disks
         variant = osinfo.lookup(d["os_id"]) or osinfo.GENERIC
         return VmSpec(
             name=d["name"], os_id=d["os_id"], memory_mib=d["memory_mib"], vcpus=d["vcpus"],
@@ -136,7 +177,7 @@ class NewVmForm(forms.Form):
             tpm=d["tpm"], cpu_mode="host-passthrough" if self.facts.virt_type == "kvm" else "",
             boot=boot, kernel=d.get("kernel", "").strip(), initrd=d.get("initrd", "").strip(),
             cmdline=d.get("cmdline", "").strip(), disks=tuple(disks), nics=tuple(nics),
-            vnc=d["vnc"], serial=d["serial"], localtime=variant.windows,
+            vnc=d["vnc"], serial=d["serial"], localtime=variant.windows, cloudinit=seed,
         )  # fmt: skip
 
 

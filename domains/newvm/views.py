@@ -27,7 +27,13 @@ from vmdash.virt.refs import HostRef
 from vmdash.virt.xml.newdomain import DiskKind, VmSpec
 
 # Where each problem of vmdash.virt.create.problems is shown on the form.
-FIELD_OF = {"iso": "iso", "disk_gib": "disk_gib", "tpm": "tpm", "firmware": "firmware"}
+FIELD_OF = {
+    "ci_hostname": "ci_hostname",
+    "iso": "iso",
+    "disk_gib": "disk_gib",
+    "tpm": "tpm",
+    "firmware": "firmware",
+}
 
 
 def _form(request: HttpRequest, href: HostRef, facts: create.HostFacts) -> NewVmForm:
@@ -49,7 +55,7 @@ def _place(form: NewVmForm, found: dict[str, str]) -> None:
 
 def _check_pools(request: HttpRequest, host: str, spec: VmSpec) -> None:
     for d in spec.disks:
-        if d.kind == DiskKind.NEW:
+        if d.kind in (DiskKind.NEW, DiskKind.SEED):
             door.pool(door.who(request), host, d.pool, Action.MANAGE_STORAGE)
 
 

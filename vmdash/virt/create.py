@@ -21,7 +21,7 @@ from typing import TypeVar
 import libvirt
 from lxml import etree
 
-from vmdash.virt import storage
+from vmdash.virt import cloudinit, storage
 from vmdash.virt.connection import pool
 from vmdash.virt.errors import NotFound, VirtError
 from vmdash.virt.refs import DomainRef, HostRef, VolumeRef
@@ -172,16 +172,16 @@ def _disk_problems(spec: VmSpec, facts: HostFacts, volumes: dict[str, set[str]])
     found: dict[str, str] = {}
     need: dict[str, int] = {}
     for d in spec.disks:
-        key = "iso" if d.kind == DiskKind.CDROM else "disk"
+        key = {DiskKind.CDROM: "iso", DiskKind.SEED: "ci_hostname"}.get(d.kind, "disk")
         p = facts.pool(d.pool)
         if p is None or not p.active:
             found[key] = f"There is no active pool '{d.pool}' on this host."
             continue
         names = volumes.get(d.pool, set())
-        if d.kind == DiskKind.NEW:
+        if d.kind in (DiskKind.NEW, DiskKind.SEED):
             if d.volume in names:
                 found[key] = f"Pool '{d.pool}' already has a volume '{d.volume}'."
-            need[d.pool] = need.get(d.pool, 0) + d.capacity
+            need[d.pool] = need.get(d.pool, 0) + d.capacity  # a seed: a few hundred kB
         elif d.volume not in names:
             found[key] = f"Pool '{d.pool}' has no volume '{d.volume}'."
     for name, size in need.items():
@@ -283,6 +283,7 @@ def create_vm(
             ref, _xml = storage.create_volume(host, d.pool, vspec)
             undo.add(f"volume {d.pool}/{d.volume}", _deleter(host, d.pool, d.volume))
             made.append(ref)
+        made.extend(_seeds(host, spec, undo, progress))
         progress(0.6, f"Defining VM {spec.name}")
         dref = _define(host, text, f"Cannot define VM '{spec.name}'")
         undo.add(f"VM {spec.name}", lambda: _remove_domain(host, spec.name))
@@ -294,6 +295,18 @@ def create_vm(
     storage.forget_users(host)
     progress(1.0, "Done")
     return Created(dref, text, spec.virt_type, tuple(made))
+
+
+def _seeds(host: HostRef, spec: VmSpec, undo: Undo, progress: Progress) -> list[VolumeRef]:
+    """The cloud-init seed ISO (built here, uploaded through libvirt) for each SEED disk."""
+    made = []
+    for d in spec.disks:
+        if d.kind != DiskKind.SEED or spec.cloudinit is None:
+            continue
+        progress(0.5, f"Uploading cloud-init seed {d.pool}/{d.volume}")
+        made.append(cloudinit.upload_seed(host, d.pool, d.volume, spec.cloudinit))
+        undo.add(f"volume {d.pool}/{d.volume}", _deleter(host, d.pool, d.volume))
+    return made
 
 
 def _deleter(host: HostRef, pool_name: str, name: str) -> Callable[[], object]:

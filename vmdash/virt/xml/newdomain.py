@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from lxml import etree
 
+from vmdash.virt.cloudinit import CloudInit
+from vmdash.virt.cloudinit import check as cloudinit_check
 from vmdash.virt.errors import InvalidInput
 from vmdash.virt.names import name_problem
 from vmdash.virt.xml import insert
@@ -37,6 +39,7 @@ class DiskKind(StrEnum):
     NEW = "new"  # a new volume in a pool
     VOLUME = "volume"  # an existing volume
     CDROM = "cdrom"  # an ISO volume, read-only
+    SEED = "seed"  # a cloud-init NoCloud seed ISO that the create makes (a cdrom)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class VmSpec:
     localtime: bool = False  # Windows keeps the clock in local time
     title: str = ""
     extras: dict[str, str] = field(default_factory=dict)
+    cloudinit: CloudInit | None = None  # the SEED disk's content
 
 
 SKELETON = """<domain type='kvm'>
@@ -122,6 +126,8 @@ def check(spec: VmSpec) -> None:
         raise InvalidInput("Direct kernel boot needs a kernel path.")
     if spec.firmware == Firmware.UEFI_SECURE and spec.machine != "q35":
         raise InvalidInput("Secure Boot needs the q35 machine type.")
+    if spec.cloudinit is not None:
+        cloudinit_check(spec.cloudinit)
 
 
 def build(spec: VmSpec) -> DomainXML:
@@ -203,12 +209,18 @@ def _disks(doc: DomainXML, spec: VmSpec) -> None:
         prefix = _PREFIX.get(d.bus, "sd")
         index = used.get(prefix, 0)
         used[prefix] = index + 1
-        cdrom = d.kind == DiskKind.CDROM
+        cdrom = d.kind in (DiskKind.CDROM, DiskKind.SEED)
         disk = doc.disks.add(type="volume", device="cdrom" if cdrom else "disk")
         disk.driver_name, disk.driver_type = "qemu", "raw" if cdrom else d.format
         disk.source_pool, disk.source_volume = d.pool, d.volume
         disk.target_dev, disk.target_bus = prefix + chr(ord("a") + index), d.bus
         disk.readonly = cdrom
+    if any(d.kind == DiskKind.SEED and d.bus == "scsi" for d in spec.disks):
+        # The seed's CD-ROM on virtio-scsi: every cloud kernel has virtio_scsi, while
+        # Debian's cloud kernel has no AHCI (a SATA CD-ROM would be invisible to it).
+        devices = doc.node.find("devices")
+        assert devices is not None
+        _element(doc, devices, "controller", type="scsi", index="0", model="virtio-scsi")
 
 
 def _nics(doc: DomainXML, spec: VmSpec) -> None:
