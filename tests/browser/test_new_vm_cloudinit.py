@@ -28,6 +28,11 @@ from tests.browser.test_new_vm import (  # noqa: F401  (fixtures)
 )
 from tests.guest import GUEST_CMDLINE, GUEST_HOSTNAME_MARKER, GUEST_PROMPT
 from tests.realhost import wait_until
+from vmdash.virt import create
+from vmdash.virt.cloudinit import CloudInit
+from vmdash.virt.errors import VirtError
+from vmdash.virt.refs import HostRef
+from vmdash.virt.xml.newdomain import Boot, DiskKind, DiskSpec, VmSpec
 
 pytestmark = [pytest.mark.libvirtd, pytest.mark.browser]
 
@@ -99,3 +104,23 @@ def test_the_wizard_seeds_cloud_init_and_the_guest_prints_its_hostname(
         virsh("vol-info", "--pool", new_pool, seed, "--bytes").split("Capacity:")[1].split()[0]
     )
     assert 0 < size < 2 * 1024 * 1024  # a few hundred kB of ISO, not an empty volume
+
+
+def test_a_failed_create_removes_the_seed_volume_too(new_pool: str, vm_name: str) -> None:  # noqa: F811
+    """The seed is uploaded and the VM defined, then the start fails (no such kernel):
+    the VM and the seed volume are both gone, as libvirt reports."""
+    seed = f"{vm_name}-cidata.iso"
+    spec = VmSpec(
+        vm_name, memory_mib=128, virt_type="qemu", machine="pc", boot=Boot.KERNEL,
+        kernel="/nonexistent/vmlinuz", vnc=False,
+        disks=(DiskSpec(DiskKind.SEED, new_pool, seed, "scsi", "raw"),),
+        cloudinit=CloudInit("vmdash-ci-fail"),
+    )  # fmt: skip
+    steps: list[str] = []
+    with pytest.raises(VirtError, match="Everything this create made was removed"):
+        create.create_vm(
+            HostRef("local", "qemu:///system"), spec, True, False, lambda f, s: steps.append(s)
+        )
+    assert f"Uploading cloud-init seed {new_pool}/{seed}" in steps  # it was made, then removed
+    assert seed not in virsh("vol-list", new_pool).split()
+    assert vm_name not in virsh("list", "--all", "--name").split()
