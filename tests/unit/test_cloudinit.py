@@ -7,7 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
+from tests.unit.test_newvm_views import URL, _name, _post, _volumes, demo  # noqa: F401
+from vmdash.models import Host
 from vmdash.virt import cloudinit
 from vmdash.virt.cloudinit import CloudInit
 from vmdash.virt.errors import InvalidInput
@@ -90,3 +93,38 @@ def test_spec_with_bad_seed_is_refused() -> None:
     spec = VmSpec("vm1", cloudinit=CloudInit("bad_name"))
     with pytest.raises(InvalidInput):
         build(spec)
+
+
+# The wizard (test driver): a message next to the field, and the seed in the XML.
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"ci_hostname": "bad_name"}, "ci_hostname"),
+        ({"ci_user": "debian"}, "ci_hostname"),
+        ({"ci_hostname": "h", "ci_user_data": "packages: [x]"}, "ci_user_data"),
+    ],
+)
+def test_bad_cloud_init_input_gets_a_message_next_to_its_field(
+    as_alice: Client,
+    demo: Host,  # noqa: F811
+    changes: dict[str, str],
+    field: str,
+) -> None:
+    before = _volumes()
+    response = as_alice.post(URL, {**_post(_name()), **changes})
+    assert response.status_code == 400
+    page = response.content.decode()
+    start = page.index(f'id="field-{field}"')
+    assert "error-text" in page[start : page.index("</div>", start)], field
+    assert _volumes() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_show_the_xml_has_the_seed_cdrom(as_alice: Client, demo: Host) -> None:  # noqa: F811
+    name = _name()
+    page = as_alice.post(URL, _post(name, preview="1", ci_hostname="web-1")).content.decode()
+    assert f"{name}-cidata.iso" in page and "virtio-scsi" in page
+    assert f"{name}-cidata.iso" not in _volumes()  # nothing made by a preview
