@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from people.language import ScopeLanguage  # noqa: E402
 from vmdash.bodylimit import BodyLimit, limit_daphne  # noqa: E402
 from vmdash.door import SecondFactorGate  # noqa: E402
 from vmdash.routing import websocket_urlpatterns  # noqa: E402
@@ -22,7 +23,7 @@ application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(SecondFactorGate(URLRouter(websocket_urlpatterns)))
+            AuthMiddlewareStack(SecondFactorGate(ScopeLanguage(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

@@ -24,6 +24,7 @@
   const LABELS = {
     connecting: "Connecting…",
     connected: "Connected",
+    connectedViewOnly: "Connected (view only)",
     busy: "Console busy",
     "taken-over": "Taken over",
     stopped: "VM stopped",
@@ -35,6 +36,7 @@
     waiting: "Waiting for the VM to start…",
     error: "Error",
   };
+  Object.assign(LABELS, T.labels || {});  // translated by the page (console_strings)
 
   const term = new Terminal({
     cursorBlink: true,
@@ -141,7 +143,7 @@
     if (msg.type !== "status") return;
     if (msg.state === "connected") {
       viewOnly = Boolean(msg.view_only);
-      setState("connected", viewOnly ? "Connected (view only)" : "Connected");
+      setState("connected", viewOnly ? LABELS.connectedViewOnly : LABELS.connected);
       say(viewOnly ? msg.message : "");
       term.focus();
       return;

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ConsoleTicket(models.Model):
@@ -47,8 +48,8 @@ class ConsoleSession(models.Model):
     """One open console connection: a row per connection, ended on disconnect."""
 
     class Kind(models.TextChoices):
-        GRAPHICAL = "vnc", "graphical console"
-        SERIAL = "serial", "serial console"
+        GRAPHICAL = "vnc", _("graphical console")
+        SERIAL = "serial", _("serial console")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     user = models.ForeignKey(

@@ -75,13 +75,29 @@ def _proxy_down_message() -> str:
     ) % {"address": f"{settings.VMDASH_CONSOLE_PROXY_HOST}:{settings.VMDASH_CONSOLE_PROXY_PORT}"}
 
 
-def _console_strings() -> dict[str, str]:
+def _console_strings() -> dict[str, Any]:
     """What the console scripts say, translated (the pages carry it as JSON)."""
     return {
         "waiting": _("Waiting for the VM to start…"),
         "waitingMessage": _("The console opens again by itself when the VM runs."),
         "stoppedWaiting": _("Stopped waiting. Start the VM, then reconnect."),
         "sessionEnded": _("Your session ended: log in again."),
+        # The status line of the serial console (static/js/console-serial.js).
+        "labels": {
+            "connecting": _("Connecting…"),
+            "connected": _("Connected"),
+            "connectedViewOnly": _("Connected (view only)"),
+            "busy": _("Console busy"),
+            "taken-over": _("Taken over"),
+            "stopped": _("VM stopped"),
+            "not-running": _("VM not running"),
+            "no-serial": _("No serial console"),
+            "denied": _("Access denied"),
+            "closed": _("Disconnected"),
+            "ended": _("Session ended"),
+            "waiting": _("Waiting for the VM to start…"),
+            "error": _("Error"),
+        },
     }
 
 

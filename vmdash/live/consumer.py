@@ -31,6 +31,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.middleware.csrf import get_token
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from vmdash import door, policy, revoke
@@ -282,6 +283,8 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
     async def _shared(self, key: tuple[Any, ...], render: Callable[[], str]) -> str:
         """Rendered once per process for everyone with the same rights; then made
         this connection's own (its CSRF token)."""
+        # One copy per language too (people/language.py gives the socket its page's).
+        key = (*key, get_language())
         html = await shared().get(key, lambda: _off_loop(render)())
         return self._personal(html)
 
@@ -416,7 +419,8 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
         # Rendered once per process, not once per socket (200 renders held the
         # loop ~25 ms, 0.3 s after each event: often during the next one).
-        await self._send(message["id"], [await shared().get(("toast", text), render)])
+        html = await shared().get(("toast", text, get_language()), render)
+        await self._send(message["id"], [html])
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

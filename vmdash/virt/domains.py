@@ -15,6 +15,7 @@ from enum import StrEnum
 from functools import cached_property
 
 import libvirt
+from django.utils.translation import gettext_noop as _t
 
 from vmdash.virt import tagcache
 from vmdash.virt.connection import pool
@@ -450,7 +451,7 @@ def _firmware(doc: DomainXML) -> str:
     if doc.loader_type == "pflash" or "OVMF" in (doc.loader or ""):
         return "UEFI"
     if doc.kernel is not None:
-        return "direct kernel boot"
+        return _t("direct kernel boot")  # translated when shown
     return "BIOS"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 import libvirt
+from django.utils.translation import gettext
+from django.utils.translation import gettext_noop as _t
 
 
 class DomainState(StrEnum):
@@ -19,7 +21,8 @@ class DomainState(StrEnum):
 
     @property
     def label(self) -> str:
-        return _STATE_LABELS[self]
+        # Translated when shown (a read may be cached and shown in any language).
+        return gettext(_STATE_LABELS[self])
 
     @property
     def is_active(self) -> bool:
@@ -41,54 +44,54 @@ _STATE_BY_CODE = {
     libvirt.VIR_DOMAIN_PMSUSPENDED: DomainState.PMSUSPENDED,
 }
 _STATE_LABELS = {
-    DomainState.NOSTATE: "no state",
-    DomainState.RUNNING: "running",
-    DomainState.BLOCKED: "running (blocked)",
-    DomainState.PAUSED: "paused",
-    DomainState.SHUTDOWN: "shutting down",
-    DomainState.SHUTOFF: "shut off",
-    DomainState.CRASHED: "crashed",
-    DomainState.PMSUSPENDED: "suspended by guest",
+    DomainState.NOSTATE: _t("no state"),
+    DomainState.RUNNING: _t("running"),
+    DomainState.BLOCKED: _t("running (blocked)"),
+    DomainState.PAUSED: _t("paused"),
+    DomainState.SHUTDOWN: _t("shutting down"),
+    DomainState.SHUTOFF: _t("shut off"),
+    DomainState.CRASHED: _t("crashed"),
+    DomainState.PMSUSPENDED: _t("suspended by guest"),
 }
 
 # Why a VM is in its state, as libvirt tells it (virDomain*Reason), per state.
 _REASONS: dict[DomainState, dict[int, str]] = {
     DomainState.RUNNING: {
-        libvirt.VIR_DOMAIN_RUNNING_BOOTED: "booted",
-        libvirt.VIR_DOMAIN_RUNNING_MIGRATED: "migrated in",
-        libvirt.VIR_DOMAIN_RUNNING_RESTORED: "restored from a saved state",
-        libvirt.VIR_DOMAIN_RUNNING_FROM_SNAPSHOT: "reverted to a snapshot",
-        libvirt.VIR_DOMAIN_RUNNING_UNPAUSED: "resumed",
-        libvirt.VIR_DOMAIN_RUNNING_MIGRATION_CANCELED: "migration canceled",
-        libvirt.VIR_DOMAIN_RUNNING_SAVE_CANCELED: "save canceled",
-        libvirt.VIR_DOMAIN_RUNNING_WAKEUP: "woken up",
-        libvirt.VIR_DOMAIN_RUNNING_CRASHED: "running after a crash",
+        libvirt.VIR_DOMAIN_RUNNING_BOOTED: _t("booted"),
+        libvirt.VIR_DOMAIN_RUNNING_MIGRATED: _t("migrated in"),
+        libvirt.VIR_DOMAIN_RUNNING_RESTORED: _t("restored from a saved state"),
+        libvirt.VIR_DOMAIN_RUNNING_FROM_SNAPSHOT: _t("reverted to a snapshot"),
+        libvirt.VIR_DOMAIN_RUNNING_UNPAUSED: _t("resumed"),
+        libvirt.VIR_DOMAIN_RUNNING_MIGRATION_CANCELED: _t("migration canceled"),
+        libvirt.VIR_DOMAIN_RUNNING_SAVE_CANCELED: _t("save canceled"),
+        libvirt.VIR_DOMAIN_RUNNING_WAKEUP: _t("woken up"),
+        libvirt.VIR_DOMAIN_RUNNING_CRASHED: _t("running after a crash"),
     },
     DomainState.PAUSED: {
-        libvirt.VIR_DOMAIN_PAUSED_USER: "paused by a user",
-        libvirt.VIR_DOMAIN_PAUSED_MIGRATION: "paused for migration",
-        libvirt.VIR_DOMAIN_PAUSED_SAVE: "paused while saving",
-        libvirt.VIR_DOMAIN_PAUSED_DUMP: "paused for a core dump",
-        libvirt.VIR_DOMAIN_PAUSED_IOERROR: "paused on a disk I/O error",
-        libvirt.VIR_DOMAIN_PAUSED_WATCHDOG: "paused by the watchdog",
-        libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT: "paused after reverting to a snapshot",
-        libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN: "paused while shutting down",
-        libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT: "paused for a snapshot",
-        libvirt.VIR_DOMAIN_PAUSED_CRASHED: "paused after a guest crash",
-        libvirt.VIR_DOMAIN_PAUSED_STARTING_UP: "starting up",
+        libvirt.VIR_DOMAIN_PAUSED_USER: _t("paused by a user"),
+        libvirt.VIR_DOMAIN_PAUSED_MIGRATION: _t("paused for migration"),
+        libvirt.VIR_DOMAIN_PAUSED_SAVE: _t("paused while saving"),
+        libvirt.VIR_DOMAIN_PAUSED_DUMP: _t("paused for a core dump"),
+        libvirt.VIR_DOMAIN_PAUSED_IOERROR: _t("paused on a disk I/O error"),
+        libvirt.VIR_DOMAIN_PAUSED_WATCHDOG: _t("paused by the watchdog"),
+        libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT: _t("paused after reverting to a snapshot"),
+        libvirt.VIR_DOMAIN_PAUSED_SHUTTING_DOWN: _t("paused while shutting down"),
+        libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT: _t("paused for a snapshot"),
+        libvirt.VIR_DOMAIN_PAUSED_CRASHED: _t("paused after a guest crash"),
+        libvirt.VIR_DOMAIN_PAUSED_STARTING_UP: _t("starting up"),
     },
     DomainState.SHUTOFF: {
-        libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: "shut down",
-        libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: "forced off",
-        libvirt.VIR_DOMAIN_SHUTOFF_CRASHED: "crashed",
-        libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: "migrated away",
-        libvirt.VIR_DOMAIN_SHUTOFF_SAVED: "saved",
-        libvirt.VIR_DOMAIN_SHUTOFF_FAILED: "failed to start",
-        libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: "reverted to a snapshot",
-        libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: "stopped by libvirtd",
+        libvirt.VIR_DOMAIN_SHUTOFF_SHUTDOWN: _t("shut down"),
+        libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED: _t("forced off"),
+        libvirt.VIR_DOMAIN_SHUTOFF_CRASHED: _t("crashed"),
+        libvirt.VIR_DOMAIN_SHUTOFF_MIGRATED: _t("migrated away"),
+        libvirt.VIR_DOMAIN_SHUTOFF_SAVED: _t("saved"),
+        libvirt.VIR_DOMAIN_SHUTOFF_FAILED: _t("failed to start"),
+        libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT: _t("reverted to a snapshot"),
+        libvirt.VIR_DOMAIN_SHUTOFF_DAEMON: _t("stopped by libvirtd"),
     },
-    DomainState.CRASHED: {libvirt.VIR_DOMAIN_CRASHED_PANICKED: "guest panicked"},
-    DomainState.SHUTDOWN: {libvirt.VIR_DOMAIN_SHUTDOWN_USER: "shutdown requested"},
+    DomainState.CRASHED: {libvirt.VIR_DOMAIN_CRASHED_PANICKED: _t("guest panicked")},
+    DomainState.SHUTDOWN: {libvirt.VIR_DOMAIN_SHUTDOWN_USER: _t("shutdown requested")},
 }
 
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 import libvirt
+from django.utils.translation import pgettext
 from lxml import etree
 
 from vmdash.virt.connection import pool
@@ -72,6 +73,18 @@ class PoolState(StrEnum):
     RUNNING = "running"
     DEGRADED = "degraded"
     INACCESSIBLE = "inaccessible"
+
+    @property
+    def label(self) -> str:
+        # Built when shown, in the page's language; a context of its own since a
+        # pool is masculine in Russian where a network is feminine.
+        return {
+            PoolState.INACTIVE: pgettext("storage pool", "inactive"),
+            PoolState.BUILDING: pgettext("storage pool", "building"),
+            PoolState.RUNNING: pgettext("storage pool", "running"),
+            PoolState.DEGRADED: pgettext("storage pool", "degraded"),
+            PoolState.INACCESSIBLE: pgettext("storage pool", "inaccessible"),
+        }[self]
 
 
 _POOL_STATES = {
