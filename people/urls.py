@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.urls import path
+from django.views.i18n import set_language
 
 from people import audit, twofactor_views, views
 
@@ -27,6 +28,8 @@ urlpatterns = [
     path("groups/<int:pk>/two-factor/", twofactor_views.group_two_factor, name="group-two-factor"),
     path("me/", views.me, name="me"),
     path("me/password/", views.me_password, name="me-password"),
+    # Only a cookie (django_language), read by LocaleMiddleware and the live sockets.
+    path("me/language/", set_language, name="me-language"),
     path("me/two-factor/", twofactor_views.me_two_factor, name="me-two-factor"),
     path(
         "me/two-factor/confirm/",

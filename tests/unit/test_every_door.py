@@ -32,7 +32,8 @@ pytestmark = pytest.mark.django_db
 # Open to every logged-in person; what they list is filtered by the policy
 # (tests/unit/test_permissions.py checks that bob sees nothing in them).
 # me, me-password: their own page and password; me-two-factor*: their own second factor.
-OPEN_TO_ALL = {"overview", "domain-list", "host-list", "me", "me-password"} | {
+# me-language: Django's set_language, only a cookie.
+OPEN_TO_ALL = {"overview", "domain-list", "host-list", "me", "me-password", "me-language"} | {
     "me-two-factor", "me-two-factor-confirm", "me-two-factor-codes", "me-two-factor-off"
 }  # fmt: skip
 # Django's own: auth and the admin (which has its own staff check).

@@ -96,3 +96,14 @@ def test_a_browser_asking_for_russian_gets_the_login_page_in_russian(client: Cli
     assert "Вход в vmdash" in html and "Log in to vmdash" not in html
     english = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US")
     assert "Log in to vmdash" in english.content.decode()
+
+
+def test_the_switch_on_the_own_page_chooses_russian_over_the_browser(as_alice: Client) -> None:
+    page = as_alice.get("/me/", HTTP_ACCEPT_LANGUAGE="en-US")
+    assert 'action="/me/language/"' in page.content.decode()
+    switched = as_alice.post("/me/language/", {"language": "ru", "next": "/me/"})
+    assert switched.status_code == 302 and switched["Location"] == "/me/"
+    again = as_alice.get("/me/", HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
+    assert "Моя учётная запись" in again and '<option value="ru" selected>' in again
+    as_alice.get("/me/language/", {"language": "en"})  # a GET changes nothing
+    assert "Моя учётная запись" in as_alice.get("/me/").content.decode()
