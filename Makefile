@@ -66,9 +66,12 @@ typecheck: venv
 # that restart libvirtd run after, alone; "no tests ran" (5) is fine there
 # when PYTEST_ARGS picked none of them.
 TEST_WORKERS ?= 2
+# One test run at a time against the machine's libvirtd (another person's or
+# tool's run waits rather than meeting our guests and sweeps).
+LOCK := flock /tmp/vmdash-libvirtd.lock
 pytest: venv
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not restarts_libvirtd" $(PYTEST_ARGS)
-	$(PY) -m pytest -m restarts_libvirtd $(PYTEST_ARGS) || test $$? -eq 5
+	$(LOCK) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not restarts_libvirtd" $(PYTEST_ARGS)
+	$(LOCK) $(PY) -m pytest -m restarts_libvirtd $(PYTEST_ARGS) || test $$? -eq 5
 
 bench: system venv
 	scripts/ensure-libvirtd

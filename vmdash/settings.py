@@ -153,6 +153,9 @@ VMDASH_EVENTS_MAX_BACKOFF = envint("VMDASH_EVENTS_MAX_BACKOFF", 15)
 VMDASH_STATS_INTERVAL = envint("VMDASH_STATS_INTERVAL", 2)
 # The bearer token Prometheus sends to GET /metrics; empty: no /metrics (404).
 VMDASH_METRICS_TOKEN = envstr("VMDASH_METRICS_TOKEN", "")
+# Seconds between two reads of a list libvirt sends no event for (a pool's
+# volumes, the pools table) while a page shows it.
+VMDASH_LIST_POLL = envint("VMDASH_LIST_POLL", 10)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -56,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, system_conn: object) -> Ite
         "VMDASH_HOSTS": "local=qemu:///system",
         "VMDASH_ADMIN_USER": ADMIN[0],
         "VMDASH_ADMIN_PASSWORD": ADMIN[1],
+        "VMDASH_LIST_POLL": "2",  # lists without libvirt events ask again this often
         "DJANGO_SETTINGS_MODULE": "vmdash.settings",
     }
     srv = Server(f"http://127.0.0.1:{port}", env, data / "server.log")

@@ -169,6 +169,10 @@ def test_the_timeline_tells_a_vmdash_start_a_guest_poweroff_and_a_virsh_change(
     wait_until(shown, 20, "the three lines on the timeline")
     page = me.get(f"{base}/timeline/")
     lines = timeline_lines(page)
+    # The events service runs from the server's start, so the test's own
+    # first definition of the guest (libvirt directly) may be the oldest line.
+    if lines and lines[-1][0] == "Defined outside vmdash (virsh or another tool)":
+        lines = lines[:-1]
     assert [what for what, _o, _s in lines] == [
         "Definition changed outside vmdash (virsh or another tool)",
         "Shut down by the guest",

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Server, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
-SOON = 15_000  # ms: the 10 s poll and a margin
+SOON = 8_000  # ms: the browser server polls every 2 s (VMDASH_LIST_POLL), and a margin
 
 
 def test_pools_and_volumes_made_elsewhere_appear_and_go_without_a_reload(

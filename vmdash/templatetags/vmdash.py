@@ -57,3 +57,11 @@ def may_on(context: template.Context, obj: object, *actions: str) -> bool:
         return False
     who = door.who(request)
     return any(policy.can(who, policy.Action(a), ref) for a in actions)
+
+
+@register.simple_tag
+def list_poll() -> str:
+    """htmx trigger of a list that libvirt sends no event for: `every 10s`."""
+    from django.conf import settings
+
+    return f"every {max(1, int(settings.VMDASH_LIST_POLL))}s"
