@@ -36,6 +36,7 @@ WEIRD_NAME = 'it\'s <b>& "ünï cödé"'
 CONSOLE_FIXTURES = frozenset({"console_server", "guest_maker", "guest_a", "running_a"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(__file__).parent
     for item in items:
