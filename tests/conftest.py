@@ -42,7 +42,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         folder = item.path.relative_to(root).parts[0]
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & CONSOLE_FIXTURES:
+        module = getattr(item, "module", None)
+        # Guests made with the console tests' define_guest share their prefix,
+        # which the console fixtures sweep: same group.
+        if fixtures & CONSOLE_FIXTURES or hasattr(module, "define_guest"):
             item.add_marker(pytest.mark.xdist_group("console"))
         elif folder != "unit" and not folder.endswith(".py"):
             item.add_marker(pytest.mark.xdist_group(folder))
