@@ -235,12 +235,18 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
         recorded just after it opens) need a short second look."""
         mine = self.session.pk if self.session else None
         since = self.session.started_at if self.session else None
-        for pause in (0, 0.3, 0.7, 1.5):
+        failed: VirtError | None = None
+        # A VM being destroyed holds libvirt's job for as long as its QEMU takes
+        # to be reaped (1-2 s on a host whose init reaps slowly): a lookup in
+        # that time may fail, and the next one says "shut off".
+        for pause in (0, 0.3, 0.7, 1.5, 2.5):
             time.sleep(pause)
             try:
                 summary = virt_domains.get_summary(self.host_ref, self.vm_name)
             except VirtError as err:
-                return "error", _("The serial console closed: %(err)s") % {"err": err}
+                failed = err
+                continue
+            failed = None
             if not summary.state.is_active:
                 return (
                     "stopped",
@@ -255,6 +261,8 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
                 return "taken-over", _("%(user)s took over the serial console.") % {
                     "user": newer[-1].username
                 }
+        if failed is not None:
+            return "error", _("The serial console closed: %(err)s") % {"err": failed}
         if reason == "error":
             return "taken-over", _("A client outside vmdash took over the serial console.")
         return "closed", _("The serial console closed.")
