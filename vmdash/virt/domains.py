@@ -200,6 +200,12 @@ _LIST_STATS = (
 )
 
 
+# A VM in the middle of a long job (a save, a destroy waiting for its QEMU to
+# go, a disk copy) would hold the whole list until it ends: without waiting,
+# libvirt leaves out the stats that need that VM's job, and dom.info() fills in.
+_NOWAIT = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
+
+
 def _uuids(conn: libvirt.virConnect, flags: int) -> set[str]:
     return {d.UUIDString() for d in conn.listAllDomains(flags)}
 
@@ -212,7 +218,7 @@ def list_domains(host: HostRef) -> list[DomainSummary]:
     """
 
     def read(conn: libvirt.virConnect) -> list[DomainSummary]:
-        stats = conn.getAllDomainStats(_LIST_STATS, 0)
+        stats = conn.getAllDomainStats(_LIST_STATS, _NOWAIT)
         autostart = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
         transient = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
         saved = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)

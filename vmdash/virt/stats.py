@@ -131,7 +131,7 @@ def read_counters(host: HostRef) -> Counters:
     """One bulk read of a host; raises HostUnavailable (a slow host: after the pool's timeout)."""
 
     def read(conn: libvirt.virConnect) -> Counters:
-        stats = conn.getAllDomainStats(_STATS, 0)
+        stats = conn.getAllDomainStats(_STATS, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
         node = _node(conn)
         # Only running VMs have counters that move; the others cost nothing
         # per tick (the history marks a VM that stopped since the last read).
@@ -143,4 +143,4 @@ def read_counters(host: HostRef) -> Counters:
 
 def bare_read(conn: libvirt.virConnect) -> int:
     """The bulk call alone, for bench/stats.py's ratio: how many VMs answered."""
-    return len(conn.getAllDomainStats(_STATS, 0))
+    return len(conn.getAllDomainStats(_STATS, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT))
