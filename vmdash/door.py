@@ -18,11 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
+import vmdash.virt.domains as virt_domains
 from vmdash import policy
 from vmdash.access.rules import rules_of
 from vmdash.models import Host
 from vmdash.policy import ANONYMOUS, Action, Who
-from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import NotFound, VirtError
 from vmdash.virt.names import name_problem
 from vmdash.virt.refs import DomainRef, HostRef, NetworkRef, PoolRef, VolumeRef

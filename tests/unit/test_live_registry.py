@@ -103,3 +103,17 @@ def test_vmdash_live_imports_no_app() -> None:
             )  # fmt: skip
             for name in names:
                 assert name.split(".")[0] not in apps, f"{source.name} imports {name}"
+
+
+def test_nothing_in_vmdash_imports_the_domains_app() -> None:
+    """The groundwork issue's check, word for word: the VM pages are an app on
+    top of vmdash, and vmdash names its own layer (vmdash.virt.domains) only by
+    its full path."""
+    import subprocess
+
+    found = subprocess.run(
+        ["grep", "-rn", r"from domains\|import domains", str(LIVE.parent)],
+        capture_output=True,
+        text=True,
+    )
+    assert found.returncode == 1, found.stdout
