@@ -51,6 +51,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(folder))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Last lines of the run: each failure's nodeid and its `E` lines, short.
+
+    A CI log is often read from its end only; the tracebacks above it can be
+    long enough to push the reasons out of view."""
+    reports = [*terminalreporter.stats.get("failed", ()), *terminalreporter.stats.get("error", ())]
+    if not reports:
+        return
+    terminalreporter.write_sep("=", "why each failed, in short")
+    for report in reports:
+        reasons = [
+            line[1:].strip()[:200]
+            for line in str(getattr(report, "longreprtext", "")).splitlines()
+            if line.startswith("E ")
+        ]
+        terminalreporter.write_line(f"{report.when:>8} {report.nodeid}")
+        for line in reasons[:4] or ["(no E line)"]:
+            terminalreporter.write_line(f"         {line}")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_connections() -> Iterator[None]:
     """Every test opens its own connections: a fresh test-driver world."""

@@ -21,6 +21,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import ADMIN, Server, login
+from tests.realhost import start_domain
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 
@@ -124,9 +125,10 @@ def pool(system_conn: libvirt.virConnect, tmp_path: Path) -> Iterator[libvirt.vi
     p.undefine()
 
 
-# What the page shows verbatim as libvirt said it, in monospace (the Timeline's
-# "libvirt reported" column: "started (booted)", as `virsh event` prints it).
-VERBATIM = "td.mono"
+# What the page shows verbatim as libvirt or the guest said it: the Timeline's
+# "libvirt reported" column ("started (booted)", as `virsh event` prints it) and
+# the serial console's terminal (what the VM prints: its banner and shell).
+VERBATIM = "td.mono, .xterm"
 
 
 def visible_text(page: Page) -> str:
@@ -145,7 +147,7 @@ def assert_russian(page: Page, conn: libvirt.virConnect, url: str) -> str:
     text = visible_text(page)
     assert re.search("[а-яА-Я]{4}", text), f"{url}: no Russian at all:\n{text}"
     left = english_left(text, object_names(conn))
-    assert not left, f"{url}: English left: {sorted(left)}\n{text}"
+    assert not left, f"{url}: English left: {sorted(left)}\n{text[:1500]}"
     return text
 
 
@@ -153,7 +155,7 @@ def test_every_page_of_a_vm_and_its_storage_is_russian(
     ru_page: Page, server: Server, make_guest, system_conn: libvirt.virConnect, pool
 ) -> None:  # type: ignore[no-untyped-def]
     guest = make_guest()
-    guest.dom().create()
+    start_domain(guest.dom())
     login(ru_page, server.url)
     vm = f"{server.url}/hosts/local/domains/{guest.name}"
     expect(ru_page.locator("html")).to_have_attribute("lang", "ru")

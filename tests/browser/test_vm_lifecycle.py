@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, login
-from tests.realhost import wait_until
+from tests.realhost import start_domain, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 
@@ -77,7 +77,7 @@ def test_a_refused_action_shows_a_message_in_the_page(
     login(page, server.url)
     page.goto(f"{server.url}/domains/?q={guest.name}")
     expect(row(page, guest.name).locator('[data-op="start"]')).to_be_visible()
-    guest.dom().create()  # someone else starts it behind our back
+    start_domain(guest.dom())  # someone else starts it behind our back
     row(page, guest.name).locator('[data-op="start"]').click()
     expect(page.locator("#messages .alert")).to_contain_text(
         f"Cannot start VM '{guest.name}': it is running."

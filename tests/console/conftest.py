@@ -28,7 +28,7 @@ import pytest
 from tests.browser.conftest import ADMIN, REPO, free_port, run_manage
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
-from tests.realhost import SERIAL_LOG_DIR, fresh_conn, remove_domain, wait_until
+from tests.realhost import SERIAL_LOG_DIR, fresh_conn, remove_domain, start_domain, wait_until
 from tests.servers import wait_port
 
 TICKET_SECONDS = 4
@@ -205,7 +205,7 @@ class ConsoleGuest:
     def start(self, *, wait_banner: bool = True) -> None:
         dom = self.dom()
         if not dom.isActive():
-            dom.create()
+            start_domain(dom)
         if wait_banner:
             wait_until(lambda: GUEST_BANNER in self.serial(), 60, f"{self.name} banner")
 

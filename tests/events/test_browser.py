@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import login
 from tests.events.conftest import Deployment, VmdashProcess
+from tests.realhost import start_domain
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 
@@ -49,7 +50,7 @@ def test_the_vm_list_follows_changes_made_outside_vmdash(
     expect(row(page, guest.name).locator(".badge")).to_have_text("shut off")
     expect(row(page, guest.name).locator('[data-op="start"]')).to_be_visible()
 
-    guest.dom().create()
+    start_domain(guest.dom())
     expect(row(page, guest.name).locator(".badge")).to_have_text("running")
     expect(row(page, guest.name).locator('[data-op="shutdown"]')).to_be_visible()
     expect(row(page, guest.name).locator('[data-op="start"]')).to_have_count(0)
@@ -64,7 +65,7 @@ def test_the_vm_list_follows_changes_made_outside_vmdash(
     web.stop()
     expect(indicator).to_have_attribute("data-state", "reconnecting", timeout=15_000)
     expect(indicator).to_contain_text("reconnecting")
-    guest.dom().create()  # while the page cannot hear about it
+    start_domain(guest.dom())  # while the page cannot hear about it
 
     web.start()
     expect(indicator).to_have_attribute("data-state", "connected", timeout=30_000)

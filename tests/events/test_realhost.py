@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from tests.events.test_service import silent_host  # noqa: F401 - fixture
-from tests.realhost import libvirtd_pids, start_libvirtd, stop_libvirtd
+from tests.realhost import libvirtd_pids, start_domain, start_libvirtd, stop_libvirtd
 from vmdash.live.service import embedded_service
 from vmdash.models import Host
 from vmdash.virt.refs import HostRef
@@ -105,7 +105,7 @@ async def test_a_change_made_with_libvirt_directly_reaches_the_page(
     comm = await ws(as_alice)
     await connected(comm, uuid)
 
-    await sync_to_async(lambda: guest.dom().create())()
+    await sync_to_async(lambda: start_domain(guest.dom()))()
     # The row and the detail header (table rows travel in a frame of their own).
     pushed, _head = await seen(
         comm, (f'id="dom-{uuid}"', 'data-state="running"'), (f'id="dom-head-{uuid}"',)
@@ -145,7 +145,7 @@ async def test_the_stream_resumes_with_a_resync_after_libvirtd_restarts(
     )
     assert 'data-state="shutoff"' in resync and "data-live-toast" in back
 
-    await sync_to_async(lambda: guest.dom().create())()
+    await sync_to_async(lambda: start_domain(guest.dom()))()
     await until(comm, f'id="dom-{uuid}"', 'data-state="running"')
     await sync_to_async(lambda: guest.dom().destroy())()
     await until(comm, f'id="dom-{uuid}"', 'data-state="shutoff"')

@@ -7,6 +7,7 @@ libvirt API on a connection of the test's own.
 from __future__ import annotations
 
 import html
+import re
 
 import libvirt
 import pytest
@@ -65,6 +66,7 @@ def test_it_hibernates_and_restores(client: Client, local: Host, make_guest) -> 
     assert guest.state() == SHUTOFF
     assert guest.dom().hasManagedSaveImage(0)
     page = client.get("/domains/").content.decode()
+    assert f'data-name="{guest.name}"' in page, re.findall(r"host-unreachable.*?</span>", page)
     row = page[page.index(f'data-name="{guest.name}"') :].split("</tr>")[0]
     assert ">saved<" in row and ">Restore<" in row
     assert post(client, guest, "start") == 302

@@ -16,7 +16,7 @@ import pytest
 from lxml import etree
 
 from tests.guest import GUEST_CMDLINE
-from tests.realhost import PREFIX, fresh_conn, remove_domain, wait_until
+from tests.realhost import PREFIX, fresh_conn, remove_domain, start_domain, wait_until
 from vmdash.virt import clone, create
 from vmdash.virt.errors import InvalidState
 from vmdash.virt.refs import HostRef
@@ -126,7 +126,7 @@ def test_a_running_vm_is_refused_unless_paused_for_the_copy_then_runs_on(
     clone.clone_vm(HOST, src, new, pause_running=True, progress=lambda f, n: None)
     assert fresh_conn().lookupByName(src).state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert _macs_and_uuid(new)[1] == [f"{new}.qcow2", f"{new}-1.qcow2"]
-    fresh_conn().lookupByName(new).create()  # the clone boots on its own copies
+    start_domain(fresh_conn().lookupByName(new))  # the clone boots on its own copies
     wait_until(lambda: fresh_conn().lookupByName(new).isActive() == 1, 30, "the clone to run")
 
 

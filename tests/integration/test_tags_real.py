@@ -11,7 +11,7 @@ import libvirt
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.realhost import Guest, fresh_conn, wait_until
+from tests.realhost import Guest, fresh_conn, start_domain, wait_until
 from vmdash.access.models import Grant, Role
 from vmdash.models import Host
 from vmdash.virt import domains as virt_domains
@@ -27,14 +27,15 @@ def virsh(*args: str) -> str:
 
 
 def listed_tags(host: Host, name: str) -> frozenset[str] | None:
-    return next(d.tags for d in virt_domains.list_domains(host.ref) if d.name == name)
+    """The VM's tags as the list has them (None: not in this read of the list)."""
+    return next((d.tags for d in virt_domains.list_domains(host.ref) if d.name == name), None)
 
 
 def test_tags_of_a_running_guest_show_in_virsh_dumpxml(
     local: Host, make_guest: Callable[..., Guest], as_alice: Client
 ) -> None:
     guest = make_guest()
-    fresh_conn().lookupByName(guest.name).create()
+    start_domain(fresh_conn().lookupByName(guest.name))
     response = as_alice.post(f"/hosts/local/domains/{guest.name}/tags/", {"tags": "web lab"})
     assert response.status_code == 302
     for flags in ((), ("--inactive",)):

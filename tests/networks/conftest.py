@@ -134,6 +134,19 @@ def served(tmp_path_factory: pytest.TempPathFactory, real_networks: object) -> I
 OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
 
 
+def _forget_dead_ovs(run: Path = Path("/var/run/openvswitch")) -> None:
+    """Remove pid files whose daemon is gone (the processes of an earlier session
+    were killed; their pids may now be someone else's, and ovs-ctl would take that
+    process for a running ovsdb-server and start nothing)."""
+    for pidfile in run.glob("*.pid"):
+        try:
+            comm = Path(f"/proc/{int(pidfile.read_text())}/comm").read_text().strip()
+        except (OSError, ValueError):
+            comm = ""
+        if comm != pidfile.stem[:15]:
+            pidfile.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def ovs_bridge() -> Iterator[Callable[[str], str]]:
     """Makes Open vSwitch bridges (vmdash-t-ovs*: not vmdt-*, which the namespace
@@ -149,10 +162,12 @@ def ovs_bridge() -> Iterator[Callable[[str], str]]:
         pytest.fail("Open vSwitch is missing: scripts/ensure-system-packages installs "
                     "openvswitch-switch", pytrace=False)  # fmt: skip
     if subprocess.run(["ovs-vsctl", "--timeout=5", "show"], capture_output=True).returncode:
-        subprocess.run(
+        _forget_dead_ovs()
+        started = subprocess.run(
             [OVS_CTL, "start", "--system-id=random", "--no-mlockall", "--no-record-hostname"],
-            check=True, capture_output=True, timeout=60,
+            capture_output=True, text=True, timeout=60,
         )  # fmt: skip
+        assert started.returncode == 0, f"ovs-ctl start: {started.stdout} {started.stderr}"
     made: list[str] = []
 
     def make(name: str) -> str:
