@@ -107,3 +107,33 @@ def test_the_switch_on_the_own_page_chooses_russian_over_the_browser(as_alice: C
     assert "Моя учётная запись" in again and '<option value="ru" selected>' in again
     as_alice.get("/me/language/", {"language": "en"})  # a GET changes nothing
     assert "Моя учётная запись" in as_alice.get("/me/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "detail", "actor", "english", "russian"),
+    [
+        ("domain", "stopped", "destroyed", None,
+         "web1 was forced off outside vmdash.", "ВМ web1 выключена принудительно вне vmdash."),
+        ("domain", "rebooted", "", "alice",
+         "web1 was rebooted by alice.", "ВМ web1 перезагружена пользователем alice."),
+        ("domain", "crashed", "", None, "web1 crashed.", "ВМ web1 аварийно завершилась."),
+        ("network", "started", "", None,
+         "Network web1 was started outside vmdash.", "Сеть web1 запущена вне vmdash."),
+        ("pool", "stopped", "", "bob",
+         "Storage pool web1 was stopped by bob.", "Пул web1 остановлен пользователем bob."),
+    ],
+)  # fmt: skip
+def test_a_toast_is_a_sentence_of_the_page_language(
+    kind: str, change: str, detail: str, actor: str | None, english: str, russian: str
+) -> None:
+    """The verb agrees with the Russian noun: the VM and the network are
+    feminine, the pool masculine."""
+    from vmdash.live import toasts
+
+    message: dict[str, object] = {
+        "kind": kind, "change": change, "detail": detail, "name": "web1", "host": "lab",
+    }  # fmt: skip
+    with translation.override("en"):
+        assert toasts.text(message, actor) == english  # type: ignore[arg-type]
+    with translation.override("ru"):
+        assert toasts.text(message, actor) == russian  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from channels.db import database_sync_to_async
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext, pgettext_lazy
 
 from vmdash.live.messages import LiveMessage
 from vmdash.virt.events import Change
@@ -32,30 +35,33 @@ ACTIONS: dict[str, set[str]] = {
 WINDOW = timedelta(seconds=120)
 RETRIES = (0.0, 0.25, 0.5, 1.0)
 
-# What the toast says, by change and detail; None: no toast for it.
-_VERBS: dict[tuple[str, str], str | None] = {
-    (Change.STARTED, ""): "was started",
-    (Change.STARTED, "restored"): "was restored from its saved state",
-    (Change.STARTED, "from snapshot"): "was reverted to a snapshot",
-    (Change.STOPPED, ""): "was shut down",
-    (Change.STOPPED, "destroyed"): "was forced off",
-    (Change.STOPPED, "crashed"): "crashed",
-    (Change.STOPPED, "saved"): "was saved (hibernated)",
-    (Change.STOPPED, "failed"): "failed",
-    (Change.STOPPED, "migrated"): "was migrated away",
-    (Change.STOPPED, "from snapshot"): "was reverted to a snapshot",
-    (Change.SUSPENDED, ""): "was paused",
-    (Change.SUSPENDED, "ioerror"): "was paused on a disk I/O error",
-    (Change.SUSPENDED, "watchdog"): "was paused by its watchdog",
-    (Change.RESUMED, ""): "was resumed",
-    (Change.UNDEFINED, ""): "was deleted",
+# What the toast says, by change and detail; None: no toast for it. The verbs
+# carry their kind as context: Russian agrees them with the noun (the VM and
+# the network are feminine there, the pool masculine).
+Text = str | Promise
+_VERBS: dict[tuple[str, str], Text | None] = {
+    (Change.STARTED, ""): pgettext_lazy("vm", "was started"),
+    (Change.STARTED, "restored"): pgettext_lazy("vm", "was restored from its saved state"),
+    (Change.STARTED, "from snapshot"): pgettext_lazy("vm", "was reverted to a snapshot"),
+    (Change.STOPPED, ""): pgettext_lazy("vm", "was shut down"),
+    (Change.STOPPED, "destroyed"): pgettext_lazy("vm", "was forced off"),
+    (Change.STOPPED, "crashed"): pgettext_lazy("vm", "crashed"),
+    (Change.STOPPED, "saved"): pgettext_lazy("vm", "was saved (hibernated)"),
+    (Change.STOPPED, "failed"): pgettext_lazy("vm", "failed"),
+    (Change.STOPPED, "migrated"): pgettext_lazy("vm", "was migrated away"),
+    (Change.STOPPED, "from snapshot"): pgettext_lazy("vm", "was reverted to a snapshot"),
+    (Change.SUSPENDED, ""): pgettext_lazy("vm", "was paused"),
+    (Change.SUSPENDED, "ioerror"): pgettext_lazy("vm", "was paused on a disk I/O error"),
+    (Change.SUSPENDED, "watchdog"): pgettext_lazy("vm", "was paused by its watchdog"),
+    (Change.RESUMED, ""): pgettext_lazy("vm", "was resumed"),
+    (Change.UNDEFINED, ""): pgettext_lazy("vm", "was deleted"),
     (Change.UNDEFINED, "renamed"): None,  # the DEFINED/renamed event tells it
-    (Change.DEFINED, ""): "was defined",
-    (Change.DEFINED, "updated"): "had its definition changed",
-    (Change.DEFINED, "renamed"): "is the new name of a renamed VM",
-    (Change.CRASHED, ""): "crashed",
-    (Change.PMSUSPENDED, ""): "was suspended by its guest",
-    (Change.REBOOTED, ""): "was rebooted",
+    (Change.DEFINED, ""): pgettext_lazy("vm", "was defined"),
+    (Change.DEFINED, "updated"): pgettext_lazy("vm", "had its definition changed"),
+    (Change.DEFINED, "renamed"): pgettext_lazy("vm", "is the new name of a renamed VM"),
+    (Change.CRASHED, ""): pgettext_lazy("vm", "crashed"),
+    (Change.PMSUSPENDED, ""): pgettext_lazy("vm", "was suspended by its guest"),
+    (Change.REBOOTED, ""): pgettext_lazy("vm", "was rebooted"),
 }
 # Changes nobody "does": no "by ..." and no "outside vmdash".
 _UNATTRIBUTED = {
@@ -66,23 +72,35 @@ _UNATTRIBUTED = {
     (Change.SUSPENDED, "ioerror"),
     (Change.SUSPENDED, "watchdog"),
 }
-_KIND_NOUN = {"domain": "", "network": "Network ", "pool": "Storage pool "}
-
+# The subject of the sentence, by kind.
+_SUBJECTS: dict[str, Text] = {
+    "domain": pgettext_lazy("toast subject", "%(name)s"),
+    "network": pgettext_lazy("toast subject", "Network %(name)s"),
+    "pool": pgettext_lazy("toast subject", "Storage pool %(name)s"),
+}
 
 # Networks and storage pools.
-_OTHER_VERBS: dict[str, str] = {
-    Change.DEFINED: "was defined",
-    Change.UNDEFINED: "was removed",
-    Change.STARTED: "was started",
-    Change.STOPPED: "was stopped",
-    Change.CREATED: "was built",
-    Change.DELETED: "was deleted",
+_OTHER_VERBS: dict[str, dict[str, Text]] = {
+    "network": {
+        Change.DEFINED: pgettext_lazy("network", "was defined"),
+        Change.UNDEFINED: pgettext_lazy("network", "was removed"),
+        Change.STARTED: pgettext_lazy("network", "was started"),
+        Change.STOPPED: pgettext_lazy("network", "was stopped"),
+    },
+    "pool": {
+        Change.DEFINED: pgettext_lazy("pool", "was defined"),
+        Change.UNDEFINED: pgettext_lazy("pool", "was removed"),
+        Change.STARTED: pgettext_lazy("pool", "was started"),
+        Change.STOPPED: pgettext_lazy("pool", "was stopped"),
+        Change.CREATED: pgettext_lazy("pool", "was built"),
+        Change.DELETED: pgettext_lazy("pool", "was deleted"),
+    },
 }
 
 
-def verb(change: str, detail: str, kind: str = "domain") -> str | None:
+def verb(change: str, detail: str, kind: str = "domain") -> Text | None:
     if kind != "domain":
-        return _OTHER_VERBS.get(change)
+        return _OTHER_VERBS.get(kind, {}).get(change)
     if (change, detail) in _VERBS:
         return _VERBS[(change, detail)]
     return _VERBS.get((change, ""))
@@ -145,9 +163,14 @@ async def find_actor(message: LiveMessage) -> str | None:
 
 
 def text(message: LiveMessage, actor: str | None, name: str = "") -> str:
-    what = verb(message["change"], message["detail"], message["kind"]) or "changed"
-    noun = _KIND_NOUN.get(message["kind"], "")
-    subject = f"{noun}{name or message['name']}"
+    """The toast's sentence, in the active language (the socket's page's)."""
+    what = verb(message["change"], message["detail"], message["kind"]) or pgettext("vm", "changed")
+    subject = _SUBJECTS.get(message["kind"], _SUBJECTS["domain"]) % {
+        "name": name or message["name"]
+    }
+    parts = {"subject": subject, "what": what, "actor": actor}
     if not attributed(message):
-        return f"{subject} {what}."
-    return f"{subject} {what} {f'by {actor}' if actor else 'outside vmdash'}."
+        return _("%(subject)s %(what)s.") % parts
+    if actor:
+        return _("%(subject)s %(what)s by %(actor)s.") % parts
+    return _("%(subject)s %(what)s outside vmdash.") % parts
