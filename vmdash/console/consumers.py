@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -124,14 +125,7 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             loop.call_soon_threadsafe(self.queue.put_nowait, reason)
 
         try:
-            self.console = await asyncio.to_thread(
-                consoles.open_serial,
-                self.host_ref,
-                self.vm_name,
-                force=force,
-                on_data=on_data,
-                on_close=on_close,
-            )
+            self.console = await self._open(force, on_data, on_close)
         except consoles.ConsoleUnavailable as err:
             message = str(err)
             if err.reason == "busy":
@@ -165,6 +159,31 @@ class SerialConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]
             view_only=self.view_only,
         )
         self.pump = asyncio.create_task(self._pump())
+
+    async def _open(
+        self, force: bool, on_data: Callable[[bytes], None], on_close: Callable[[str], None]
+    ) -> consoles.SerialConsole:
+        """The stream; "busy" only if it stays busy. A stream of this console that
+        vmdash just closed (a reload, a tab closed a moment ago) is released by
+        libvirtd a little after its session ended: while no open session of ours
+        holds it, look again for up to ~2.5 s before sending the person away."""
+        for pause in (0.3, 0.7, 1.5, None):
+            try:
+                return await asyncio.to_thread(
+                    consoles.open_serial,
+                    self.host_ref,
+                    self.vm_name,
+                    force=force,
+                    on_data=on_data,
+                    on_close=on_close,
+                )
+            except consoles.ConsoleUnavailable as err:
+                if err.reason != "busy" or pause is None:
+                    raise
+                if await database_sync_to_async(_holders)(self.host_slug, self.vm_name):
+                    raise
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     def _close_displaced(self) -> None:
         """Sessions whose stream we just forced away; their consumers also close them."""
