@@ -70,6 +70,26 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"{report.when:>8} {report.nodeid}")
         for line in reasons[:4] or ["(no E line)"]:
             terminalreporter.write_line(f"         {line}")
+    _say_how_libvirtd_fared(terminalreporter)
+
+
+def _say_how_libvirtd_fared(terminalreporter: Any) -> None:
+    """The daemons that ran (pid and start time: a restart, or two at once, shows
+    here) and libvirtd's last errors: what a CI log needs when objects vanished."""
+    import subprocess
+
+    ps = subprocess.run(
+        ["ps", "-o", "pid,lstart,args", "-C", "libvirtd,virtlogd"], capture_output=True, text=True
+    )
+    terminalreporter.write_sep("-", "libvirtd now")
+    for line in ps.stdout.splitlines():
+        terminalreporter.write_line(f"  {line[:160]}")
+    log = Path("/var/log/libvirt/libvirtd.log")
+    if log.exists():
+        lines = log.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if ": error :" in line]
+        for line in errors[-12:]:
+            terminalreporter.write_line(f"  {line[:240]}")
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,13 @@ shows `str(err)`, which is written for a person: what failed, on what, why.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
 import libvirt
+
+_O = TypeVar("_O")
+_R = TypeVar("_R")
 
 
 class VirtError(Exception):
@@ -93,6 +99,19 @@ CONNECTION_LOST = {
     libvirt.VIR_ERR_INVALID_CONN,
     libvirt.VIR_ERR_NO_CONNECT,
 }
+
+
+def still_there(objects: Iterable[_O], read: Callable[[_O], _R]) -> list[_R]:
+    """read(o) for each listed object, leaving out those deleted since the list was
+    made (by another person, virsh, a test): one row going never spoils the list."""
+    out = []
+    for obj in objects:
+        try:
+            out.append(read(obj))
+        except libvirt.libvirtError as err:
+            if err.get_error_code() not in _NOT_FOUND:
+                raise
+    return out
 
 
 def is_connection_lost(err: libvirt.libvirtError) -> bool:

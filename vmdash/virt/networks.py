@@ -23,7 +23,7 @@ from lxml import etree
 
 from vmdash.virt import xml
 from vmdash.virt.connection import pool
-from vmdash.virt.errors import InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidState, NotFound, still_there, translate
 from vmdash.virt.names import check_name
 from vmdash.virt.refs import HostRef, NetworkRef
 from vmdash.virt.xml.domain import DomainXML
@@ -259,10 +259,10 @@ def _bulk(conn: libvirt.virConnect, nets: Iterable[libvirt.virNetwork]) -> _Bulk
         nics=_vm_nics(conn),
     )
     ips: dict[str, list[str]] = {}
-    for net in nets:
-        if net.UUIDString() in facts.active:
-            for lease in _leases(net, {}):
-                ips.setdefault(lease.mac, []).append(f"{lease.ip}/{lease.prefix}")
+    active = [net for net in nets if net.UUIDString() in facts.active]
+    for leases in still_there(active, lambda net: _leases(net, {})):
+        for lease in leases:
+            ips.setdefault(lease.mac, []).append(f"{lease.ip}/{lease.prefix}")
     facts.ips = {mac: tuple(v) for mac, v in ips.items()}
     return facts
 
@@ -277,7 +277,8 @@ def list_networks(host: HostRef) -> list[NetworkSummary]:
     def read(conn: libvirt.virConnect) -> list[NetworkSummary]:
         nets = conn.listAllNetworks(0)
         facts = _bulk(conn, nets)
-        return sorted((_summary(host, n, facts) for n in nets), key=lambda s: s.name.casefold())
+        found = still_there(nets, lambda n: _summary(host, n, facts))
+        return sorted(found, key=lambda s: s.name.casefold())
 
     return pool().call(host.uri, read, f"Cannot list the networks of host '{host.label}'")
 
@@ -759,9 +760,9 @@ def host_networking(host: HostRef) -> HostNetworking:
 
     def read(conn: libvirt.virConnect) -> HostNetworking:
         subnets, names, own_bridges = [], set(), []
-        for net in conn.listAllNetworks(0):
+        listed = conn.listAllNetworks(0)
+        for net, doc in still_there(listed, lambda n: (n, NetworkXML.parse(n.XMLDesc(0)))):
             names.add(net.name())
-            doc = NetworkXML.parse(net.XMLDesc(0))
             subnets += [(net.name(), sub.interface.network) for sub in _subnets(doc)]
             if doc.bridge and not doc.virtualport and doc.forward_mode not in ("bridge",):
                 own_bridges.append((net.name(), doc.bridge))

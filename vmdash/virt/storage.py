@@ -28,6 +28,7 @@ from vmdash.virt.errors import (
     NotFound,
     OperationFailed,
     VirtError,
+    still_there,
     translate,
 )
 from vmdash.virt.names import check_name, name_problem
@@ -169,7 +170,7 @@ def list_pools(host: HostRef) -> list[PoolSummary]:
     """Every pool of `host`, refreshed (virConnectListAllStoragePools); VirtError."""
 
     def read(conn: libvirt.virConnect) -> list[PoolSummary]:
-        found = [_summarize(host, p) for p in conn.listAllStoragePools(0)]
+        found = still_there(conn.listAllStoragePools(0), lambda p: _summarize(host, p))
         return sorted(found, key=lambda s: s.name.casefold())
 
     return _call(host, read, f"Cannot list the storage pools of host '{host.label}'")
