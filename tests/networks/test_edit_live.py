@@ -31,9 +31,10 @@ RUN = Path("/run/libvirt/network")
 def virsh_xml(name: str, inactive: bool = False) -> etree._Element:
     args = ["virsh", "-c", SYSTEM_URI, "net-dumpxml", name, *(["--inactive"] if inactive else [])]
     out = subprocess.run(args, capture_output=True, text=True)
-    listed = subprocess.run(["virsh", "-c", SYSTEM_URI, "net-list", "--all", "--name"],
-                            capture_output=True, text=True).stdout.split()  # fmt: skip
-    assert out.returncode == 0, f"virsh: {out.stderr.strip()}; net-list: {listed}"
+    if out.returncode != 0:
+        listed = subprocess.run(["virsh", "-c", SYSTEM_URI, "net-list", "--all", "--name"],
+                                capture_output=True, text=True).stdout.split()  # fmt: skip
+        pytest.fail(f"virsh: {out.stderr.strip()}; net-list: {listed}")
     return etree.fromstring(out.stdout.encode())
 
 

@@ -101,15 +101,16 @@ CONNECTION_LOST = {
 }
 
 
-def still_there(objects: Iterable[_O], read: Callable[[_O], _R]) -> list[_R]:
+def still_there(objects: Iterable[_O], read: Callable[[_O], _R], gone: int) -> list[_R]:
     """read(o) for each listed object, leaving out those deleted since the list was
-    made (by another person, virsh, a test): one row going never spoils the list."""
+    made (by another person, virsh, a test): one row going never spoils the list.
+    `gone` is the listed kind's "no such" code: anything else still fails."""
     out = []
     for obj in objects:
         try:
             out.append(read(obj))
         except libvirt.libvirtError as err:
-            if err.get_error_code() not in _NOT_FOUND:
+            if err.get_error_code() != gone:
                 raise
     return out
 

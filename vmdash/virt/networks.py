@@ -251,6 +251,9 @@ def _leases(net: libvirt.virNetwork, vms: dict[str, str]) -> list[Lease]:
     return out
 
 
+_NET_GONE = libvirt.VIR_ERR_NO_NETWORK
+
+
 def _bulk(conn: libvirt.virConnect, nets: Iterable[libvirt.virNetwork]) -> _Bulk:
     facts = _Bulk(
         active=_uuids(conn, libvirt.VIR_CONNECT_LIST_NETWORKS_ACTIVE),
@@ -260,7 +263,7 @@ def _bulk(conn: libvirt.virConnect, nets: Iterable[libvirt.virNetwork]) -> _Bulk
     )
     ips: dict[str, list[str]] = {}
     active = [net for net in nets if net.UUIDString() in facts.active]
-    for leases in still_there(active, lambda net: _leases(net, {})):
+    for leases in still_there(active, lambda net: _leases(net, {}), _NET_GONE):
         for lease in leases:
             ips.setdefault(lease.mac, []).append(f"{lease.ip}/{lease.prefix}")
     facts.ips = {mac: tuple(v) for mac, v in ips.items()}
@@ -277,7 +280,7 @@ def list_networks(host: HostRef) -> list[NetworkSummary]:
     def read(conn: libvirt.virConnect) -> list[NetworkSummary]:
         nets = conn.listAllNetworks(0)
         facts = _bulk(conn, nets)
-        found = still_there(nets, lambda n: _summary(host, n, facts))
+        found = still_there(nets, lambda n: _summary(host, n, facts), _NET_GONE)
         return sorted(found, key=lambda s: s.name.casefold())
 
     return pool().call(host.uri, read, f"Cannot list the networks of host '{host.label}'")
@@ -761,7 +764,11 @@ def host_networking(host: HostRef) -> HostNetworking:
     def read(conn: libvirt.virConnect) -> HostNetworking:
         subnets, names, own_bridges = [], set(), []
         listed = conn.listAllNetworks(0)
-        for net, doc in still_there(listed, lambda n: (n, NetworkXML.parse(n.XMLDesc(0)))):
+
+        def with_xml(n: libvirt.virNetwork) -> tuple[libvirt.virNetwork, NetworkXML]:
+            return n, NetworkXML.parse(n.XMLDesc(0))
+
+        for net, doc in still_there(listed, with_xml, _NET_GONE):
             names.add(net.name())
             subnets += [(net.name(), sub.interface.network) for sub in _subnets(doc)]
             if doc.bridge and not doc.virtualport and doc.forward_mode not in ("bridge",):

@@ -170,7 +170,11 @@ def list_pools(host: HostRef) -> list[PoolSummary]:
     """Every pool of `host`, refreshed (virConnectListAllStoragePools); VirtError."""
 
     def read(conn: libvirt.virConnect) -> list[PoolSummary]:
-        found = still_there(conn.listAllStoragePools(0), lambda p: _summarize(host, p))
+        found = still_there(
+            conn.listAllStoragePools(0),
+            lambda p: _summarize(host, p),
+            libvirt.VIR_ERR_NO_STORAGE_POOL,
+        )
         return sorted(found, key=lambda s: s.name.casefold())
 
     return _call(host, read, f"Cannot list the storage pools of host '{host.label}'")
