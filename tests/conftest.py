@@ -51,6 +51,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(folder))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Stop at once if xdist's groups did not take (the worker appends
+    "@group" to every grouped id): the folders' session fixtures would then
+    run on both workers and sweep each other's guests, pools and networks,
+    which fails tests far from the cause."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [i for i in ids if not i.startswith("tests/unit/") and i.count("/") > 1 and "@" not in i]
+    if lost:
+        pytest.exit(
+            f"--dist loadgroup did not group {len(lost)} tests (first: {lost[0]}): "
+            "this pytest-xdist does not work with this pytest; see the pin in pyproject.toml",
+            returncode=3,
+        )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Last lines of the run: each failure's nodeid and its `E` lines, short.
