@@ -34,6 +34,7 @@ WEIRD_NAME = 'it\'s <b>& "ünï cödé"'
 # restart libvirtd cannot share it with anyone: `make test` runs them after
 # the others, alone (marker `restarts_libvirtd`).
 CONSOLE_FIXTURES = frozenset({"console_server", "guest_maker", "guest_a", "running_a"})
+LOOP_GUARD = "_no_foreign_running_loop"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the items
@@ -49,6 +50,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("console"))
         elif folder != "unit" and not folder.endswith(".py"):
             item.add_marker(pytest.mark.xdist_group(folder))
+        _loop_guard_first(item)
+
+
+def _loop_guard_first(item: pytest.Item) -> None:
+    """Set `_no_foreign_running_loop` up before every other fixture of the
+    test (and so tear it down after them). pytest-django's own autouse
+    fixtures (`_django_db_marker` for @pytest.mark.django_db) come first
+    otherwise: after a browser test on the same worker they would open and
+    roll back the database while Playwright's loop still shows as running,
+    Django would refuse (SynchronousOnlyOperation), and every later test of
+    that worker would meet the rows left behind."""
+    names = getattr(item, "fixturenames", None)
+    if isinstance(names, list) and LOOP_GUARD in names:
+        names.remove(LOOP_GUARD)
+        names.insert(0, LOOP_GUARD)
 
 
 @pytest.hookimpl(optionalhook=True)
