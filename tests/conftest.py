@@ -8,6 +8,7 @@ does not answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,9 +63,16 @@ def _loop_guard_first(item: pytest.Item) -> None:
     Django would refuse (SynchronousOnlyOperation), and every later test of
     that worker would meet the rows left behind."""
     names = getattr(item, "fixturenames", None)
-    if isinstance(names, list) and LOOP_GUARD in names:
-        names.remove(LOOP_GUARD)
-        names.insert(0, LOOP_GUARD)
+    if names is None or LOOP_GUARD not in names:
+        return
+    if not isinstance(names, list):  # a pytest that no longer hands out its own list
+        pytest.exit(
+            f"cannot put {LOOP_GUARD} first: {type(item).__name__}.fixturenames is a "
+            f"{type(names).__name__}, not a list; see _loop_guard_first in tests/conftest.py",
+            returncode=3,
+        )
+    names.remove(LOOP_GUARD)
+    names.insert(0, LOOP_GUARD)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -84,12 +92,41 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
         )
 
 
+# Seconds spent per xdist group and per worker (setup, call and teardown): the
+# run lasts as long as its busiest worker, and a group never leaves its worker.
+_GROUP_SECONDS: dict[str, float] = {}
+_WORKER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    grouped = re.search(r"@([\w.-]+)$", report.nodeid)  # xdist appends "@group"
+    group = grouped.group(1) if grouped else "(no group)"
+    _GROUP_SECONDS[group] = _GROUP_SECONDS.get(group, 0.0) + report.duration
+    node = getattr(report, "node", None)  # set on the xdist controller
+    if node is not None:
+        worker = str(node.gateway.id)
+        _WORKER_SECONDS[worker] = _WORKER_SECONDS.get(worker, 0.0) + report.duration
+
+
+def _say_where_the_time_went(terminalreporter: Any) -> None:
+    def line(seconds: dict[str, float]) -> str:
+        ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{name} {total:.0f} s" for name, total in ranked)
+
+    if _GROUP_SECONDS:
+        terminalreporter.write_line(f"time per group: {line(_GROUP_SECONDS)}")
+    if _WORKER_SECONDS:
+        terminalreporter.write_line(f"time per worker: {line(_WORKER_SECONDS)}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Last lines of the run: each failure's nodeid and its `E` lines, short.
+    """Last lines of the run: where the time went, then each failure's nodeid
+    and its `E` lines, short.
 
     A CI log is often read from its end only; the tracebacks above it can be
     long enough to push the reasons out of view."""
+    _say_where_the_time_went(terminalreporter)
     reports = [*terminalreporter.stats.get("failed", ()), *terminalreporter.stats.get("error", ())]
     if not reports:
         return

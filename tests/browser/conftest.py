@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.servers import free_port, manage
+from tests.servers import free_port, manage, migrate
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -60,7 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, system_conn: object) -> Ite
         "DJANGO_SETTINGS_MODULE": "vmdash.settings",
     }
     srv = Server(f"http://127.0.0.1:{port}", env, data / "server.log")
-    srv.manage("migrate", "--noinput", "-v", "0")
+    migrate(env)
     srv.manage("vmdash_setup")
     with srv.log.open("w") as log:
         proc = subprocess.Popen(

@@ -29,7 +29,7 @@ from tests.browser.conftest import ADMIN, REPO, free_port, run_manage
 from tests.browser.conftest import browser as browser  # the Chromium fixture, shared
 from tests.guest import GUEST_BANNER, guest_domain_xml, kvm_usable
 from tests.realhost import SERIAL_LOG_DIR, fresh_conn, remove_domain, start_domain, wait_until
-from tests.servers import wait_port
+from tests.servers import migrate, wait_port
 
 TICKET_SECONDS = 4
 # Not tests.realhost.PREFIX: every pytest session (unit-only runs too, which do
@@ -81,12 +81,7 @@ def start_server(
     if not proxy:
         env["VMDASH_CONSOLE_PROXY"] = "0"
     log = data / "server.log"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-    )
+    migrate(env)
     subprocess.run(
         [sys.executable, "manage.py", "vmdash_setup"],
         cwd=REPO,

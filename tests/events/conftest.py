@@ -30,6 +30,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from tests.browser.conftest import ADMIN, REPO, browser, free_port, run_manage  # noqa: F401 - fixture
+from tests.servers import migrate
 from vmdash.live.messages import LiveMessage, groups_for, to_message
 from vmdash.live.recent import recorder
 from vmdash.live.service import stop_embedded
@@ -243,7 +244,7 @@ def new_deployment(data: Path, **env: str) -> Deployment:
         **env,
     }
     deployment = Deployment(data, full)
-    deployment.manage("migrate", "--noinput", "-v", "0")
+    migrate(deployment.env)
     deployment.manage("vmdash_setup")
     return deployment
 

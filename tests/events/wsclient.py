@@ -106,6 +106,12 @@ class WsClient:
             payload = await self.reader.readexactly(n)
             if opcode == 0x8:
                 self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 0
+                # Answer as a browser does (RFC 6455 §5.5.1): a server whose
+                # close goes unanswered drops the connection with a reset.
+                try:
+                    await self._send(0x8, payload[:2])
+                except (ConnectionError, RuntimeError):
+                    pass
                 return None
             if opcode == 0x9:
                 await self._send(0xA, payload)
