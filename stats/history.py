@@ -4,7 +4,8 @@ Two reads of `vmdash.virt.stats.read_counters` make one point of rates
 (CPU %, memory, disk and network bytes per second, disk IOPS). Each object
 keeps its points in two rings: every tick for the last ten minutes, and
 one-minute means for a day (virt-manager keeps six minutes; cockpit stops
-above twenty VMs). In memory, in the process that samples.
+above twenty VMs). In memory, in the process that samples; with Redis also
+copied there for the web workers (stats/shared.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from vmdash.virt.stats import Counters, HostCounters, VmCounters
 
@@ -32,6 +34,16 @@ DAY = 24 * 3600
 HOST_KEY = ""  # the host's own series; a VM's key is its UUID
 
 Values = tuple[float | None, ...]
+
+
+class Put(NamedTuple):
+    """One point stored by History.add (what stats/shared.py copies to Redis)."""
+
+    key: str
+    name: str
+    at: float
+    values: Values
+    rolled: tuple[float, Values] | None  # the one-minute mean this point closed
 
 
 def _rate(now: int, before: int, seconds: float) -> float | None:
@@ -93,16 +105,20 @@ class Series:
     _minute: int = -1
     _acc: list[Values] = field(default_factory=list)
 
-    def add(self, at: float, values: Values) -> None:
+    def add(self, at: float, values: Values) -> tuple[float, Values] | None:
+        """Keep a point; the one-minute mean it closed, if any."""
         minute = int(at // 60)
+        rolled = None
         if minute != self._minute and self._acc:
-            self.coarse.append((self._minute * 60 + 30.0, _mean(self._acc)))
+            rolled = (self._minute * 60 + 30.0, _mean(self._acc))
+            self.coarse.append(rolled)
             self._acc = []
         self._minute = minute
         self._acc.append(values)
         self.fine.append((at, values))
         while self.fine and self.fine[0][0] < at - FINE_SECONDS:
             self.fine.popleft()
+        return rolled
 
     def window(self, seconds: float, now: float) -> list[tuple[float, Values]]:
         start = now - seconds
@@ -125,8 +141,11 @@ class History:
         self._last: dict[str, Counters] = {}
         self.down: dict[str, str] = {}  # host slug -> why its last read failed
         self._swept = 0.0
+        self.forgotten: list[tuple[str, str]] = []  # (host, key) dropped, for the shared copy
 
-    def add(self, counters: Counters) -> None:
+    def add(self, counters: Counters) -> list[Put]:
+        """Turn a read into points; the points stored."""
+        puts: list[Put] = []
         with self._lock:
             before = self._last.get(counters.host)
             self._last[counters.host] = counters
@@ -135,33 +154,35 @@ class History:
             old = {vm.uuid: vm for vm in before.vms} if before else {}
             for vm in counters.vms:
                 point = vm_point(vm, old.pop(vm.uuid, None), seconds)
-                self._put(counters.host, vm.uuid, vm.name, counters.at, point)
+                puts.append(self._put(counters.host, vm.uuid, vm.name, counters.at, point))
             for gone in old.values():  # stopped since the last read: one idle point, then a gap
                 idle = vm_point(gone._replace(running=False), None, 0)
-                self._put(counters.host, gone.uuid, gone.name, counters.at, idle)
+                puts.append(self._put(counters.host, gone.uuid, gone.name, counters.at, idle))
             if counters.node is not None:
                 point = host_point(counters.node, before.node if before else None)
-                self._put(counters.host, HOST_KEY, "", counters.at, point)
+                puts.append(self._put(counters.host, HOST_KEY, "", counters.at, point))
             if counters.at - self._swept > 60:
-                self._forget_old(counters.at)
+                self.forgotten += self._forget_old(counters.at)
                 self._swept = counters.at
+        return puts
 
     def failed(self, host: str, why: str) -> None:
         with self._lock:
             self.down[host] = why
             self._last.pop(host, None)  # rates restart from the next good read
 
-    def _put(self, host: str, key: str, name: str, at: float, values: Values) -> None:
+    def _put(self, host: str, key: str, name: str, at: float, values: Values) -> Put:
         series = self._series.get((host, key))
         if series is None:
             series = self._series[(host, key)] = Series(name)
         series.name = name
-        series.add(at, values)
+        return Put(key, name, at, values, series.add(at, values))
 
-    def _forget_old(self, now: float) -> None:
+    def _forget_old(self, now: float) -> list[tuple[str, str]]:
         gone = [k for k, s in self._series.items() if s.last_seen() < now - DAY]
         for key in gone:
             del self._series[key]
+        return gone
 
     def window(self, host: str, key: str, seconds: float) -> list[tuple[float, Values]]:
         with self._lock:
@@ -176,6 +197,15 @@ class History:
                 for (host, key), s in self._series.items()
                 if s.fine
             ]
+
+    def latest_of(self, host: str, keys: set[str] | None = None) -> dict[str, tuple[float, Values]]:
+        """The newest point of each object of one host (of `keys` only, when given)."""
+        with self._lock:
+            return {
+                key: s.fine[-1]
+                for (h, key), s in self._series.items()
+                if h == host and s.fine and (keys is None or key in keys)
+            }
 
     def clear(self) -> None:
         with self._lock:

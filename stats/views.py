@@ -19,8 +19,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from stats.history import FIELDS, HOST_KEY, Values, history
+from stats.history import FIELDS, HOST_KEY, Values
 from stats.sampler import interval
+from stats.shared import reader as history
 from vmdash import door
 from vmdash.policy import Action, Who, can
 from vmdash.virt.domains import known_ref

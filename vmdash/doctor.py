@@ -10,6 +10,7 @@ Every check returns within a few seconds: each command has a timeout.
 from __future__ import annotations
 
 import enum
+import glob
 import grp
 import os
 import pwd
@@ -257,6 +258,21 @@ def check_binary(name: str, package: str, why: str, needed_for: frozenset[str] =
     return Finding(Status.OK, _("%(name)s: %(path)s") % {"name": name, "path": found})
 
 
+def check_postgresql(pattern: str = "/usr/lib/postgresql/*/bin/initdb") -> Finding:
+    """Debian's PostgreSQL server (its programs are not on PATH): the
+    deployment test makes a cluster of its own with initdb."""
+    found = sorted(glob.glob(pattern))
+    if not found:
+        return Finding(
+            Status.PROBLEM,
+            _("%(name)s is missing (%(why)s)")
+            % {"name": "PostgreSQL", "why": _("the deployment test runs a cluster of its own")},
+            as_root("apt-get install -y postgresql"),
+            TEST,
+        )
+    return Finding(Status.OK, _("%(name)s: %(path)s") % {"name": "PostgreSQL", "path": found[-1]})
+
+
 def check_ovmf(files: Sequence[str] = OVMF_FILES) -> Finding:
     """UEFI firmware is optional: without it only BIOS guests are offered."""
     present = [f for f in files if os.path.isfile(f)]
@@ -285,5 +301,9 @@ def run_checks(uri: str = SYSTEM_URI) -> list[Finding]:
         check_binary("virt-xml-validate", "libvirt-clients", _("tests validate generated XML")),
         check_binary("chromium", "chromium", _("browser tests drive it")),
         check_binary("redis-server", "redis-server", _("events tests start one")),
+        check_binary(
+            "nginx", "nginx-light", _("the deployment test puts it before two web workers")
+        ),
+        check_postgresql(),
         check_ovmf(),
     ]

@@ -14,3 +14,5 @@ urlpatterns = [
     path("access/", include("vmdash.access.urls")),
     path("", include("stats.urls")),  # graphs of VMs and hosts, /metrics
 ]
+
+handler500 = "vmdash.failures.server_error"

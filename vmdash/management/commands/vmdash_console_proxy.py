@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from vmdash.console import sessions
 from vmdash.console.desk import Desk
 from vmdash.management.commands.vmdash_run import die_with_parent
+from vmdash.startcheck import database_answers
 from vmdash.virt import consoles
 
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         host = options["host"] or settings.VMDASH_CONSOLE_PROXY_HOST
         port = options["port"] or settings.VMDASH_CONSOLE_PROXY_PORT
         consoles.quiet_errors()
+        database_answers()  # tickets and console sessions are rows
         closed = sessions.close_dead()  # sessions of a proxy or web process that was killed
         if closed:
             self.stdout.write(f"vmdash: closed {closed} console session(s) left by an earlier run")

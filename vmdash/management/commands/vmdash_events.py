@@ -18,12 +18,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from vmdash.live.service import EventService, run_as_leader
+from vmdash.startcheck import services_answer
 
 
 class Command(BaseCommand):
     help = "Watch every enabled host's libvirt events and publish them to the channel layer."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        services_answer()
         layer = get_channel_layer()
         if layer is None:
             raise CommandError("No channel layer is configured (CHANNEL_LAYERS).")

@@ -59,6 +59,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
         from vmdash.console.sessions import close_dead
+        from vmdash.startcheck import services_answer
+
+        services_answer()  # PostgreSQL/Redis down: one line naming the variable, then exit
 
         close_dead()  # consoles of an earlier run of this server that was killed
         children: list[Any] = []
