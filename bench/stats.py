@@ -7,6 +7,8 @@ For each backend (bench/domain_list.py makes the same 1000 VMs), it times:
   tick     what the sampler does per host per tick: that call plus the node's
            CPU and memory stats, turned into rates and put in the history
   metrics  GET /metrics (Prometheus text for all 1000 VMs) from the history
+  redis    (test driver) copying one tick to Redis, and /metrics' text read
+           back from Redis, as a deployment's web workers do
 and prints tick/bare (target <= 1.5x) and the scrape time.
 Usage: bench/stats.py [--backend test|qemu|both] [--runs N]
 """
@@ -77,6 +79,35 @@ def measure(label: str, uri: str, runs: int) -> None:
     print(f"  ratio: tick/bare {tick_med / bare_med:.2f}x (target <= 1.5x)")
 
 
+def measure_redis(label: str, uri: str, runs: int) -> None:
+    """With REDIS_URL the sampler also copies each tick to Redis, and web
+    workers build /metrics from there: both timed against a real redis-server."""
+    from stats.history import History
+    from stats.shared import SharedHistory
+    from stats.views import _lines
+    from tests.events.conftest import redis_server
+    from vmdash.virt.refs import HostRef
+    from vmdash.virt.stats import read_counters
+
+    host, local = HostRef("bench", uri), History()
+    with (
+        tempfile.TemporaryDirectory(prefix="vmdash-bench-redis-") as tmp,
+        redis_server(Path(tmp)) as url,
+    ):
+        store = SharedHistory(url, 2)
+        puts = local.add(read_counters(host))
+
+        def copy() -> object:
+            store.write("bench", puts)
+            return puts
+
+        copy_med, copy_p95 = timed(copy, runs)
+        lines_med, lines_p95 = timed(lambda: _lines(store.latest()), max(3, runs // 2))
+    print(f"\n{label}, Redis: {len(puts)} points a tick")
+    print(f"  copy of a tick to Redis      median {copy_med:7.1f} ms  p95 {copy_p95:7.1f} ms")
+    print(f"  /metrics text from Redis     median {lines_med:7.1f} ms  p95 {lines_p95:7.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["test", "qemu", "both"], default="both")
@@ -87,6 +118,7 @@ def main() -> None:
         setup_django(data)
         if args.backend in ("test", "both"):
             measure("test driver", test_node(data / "node.xml"), args.runs)
+            measure_redis("test driver", test_node(data / "node.xml"), args.runs)
         if args.backend in ("qemu", "both"):
             try:
                 measure(f"real libvirtd, {N} inactive VMs", define_on_libvirtd(), args.runs)

@@ -1,6 +1,9 @@
-// The VM page's graphs: polls the sampler's series (stats/views.py) and
-// draws them with the vendored uPlot. One request per interval for all four
-// charts; nothing while the tab is hidden.
+// The VM page's and host page's graphs, drawn with the vendored uPlot. The
+// history comes from the sampler's series (stats/views.py) when the page
+// opens, the range changes or the live connection comes back; after that each
+// tick's point is pushed over /ws/events/ (live.js sends a "vmdash:tick"
+// event). Without pushes (no live connection) it polls, one request per
+// interval for all four charts; nothing while the tab is hidden.
 (function () {
   "use strict";
 
@@ -28,6 +31,13 @@
     return unit === "bytes/s" ? text + "/s" : text;
   }
 
+  function clock(at, ticks) {
+    const step = ticks.length > 1 ? ticks[1] - ticks[0] : 3600;
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }; // short: no AM/PM
+    if (step < 60) options.second = "2-digit";
+    return new Date(at * 1000).toLocaleTimeString(document.documentElement.lang || [], options);
+  }
+
   function makePlot(figure, texts) {
     const kind = figure.dataset.chart;
     const unit = figure.dataset.unit;
@@ -52,8 +62,10 @@
       cursor: { drag: { x: false, y: false } },
       scales: unit === "%" ? { y: { range: [0, 100] } } : { y: { range: function (u, min, max) { return [0, Math.max(max * 1.1, 1024)]; } } },
       axes: [
-        {},
-        { size: 64, values: function (u, vals) { return vals.map(function (v) { return human(v, unit); }); } },
+        // One line of local time per tick (uPlot's default adds a date line
+        // that overlaps on a narrow chart); seconds only when ticks are closer.
+        { space: 72, values: function (u, vals) { return vals.map(function (v) { return clock(v, vals); }); } },
+        { size: unit === "%" ? 56 : 76, values: function (u, vals) { return vals.map(function (v) { return human(v, unit); }); } },
       ],
     };
     const empty = [[]].concat(SERIES[kind].map(function () { return []; }));
@@ -99,22 +111,44 @@
     let every = 2000;
     let timer = null;
     let stopped = false;
+    let data = null; // the last series drawn: {points, range, down, interval}
+    let pushedAt = 0; // Date.now() of the last pushed point
+    const host = section.dataset.host;
+    const key = section.dataset.uuid || "";
 
     function schedule() {
       clearTimeout(timer);
       if (!stopped) timer = setTimeout(poll, every);
     }
 
-    function poll() {
+    function pushed(event) {
+      const tick = event.detail;
+      if (stopped || !data || tick.host !== host || !tick.points || !tick.points[key]) return;
+      const point = tick.points[key];
+      const points = data.points;
+      if (points.length && points[points.length - 1][0] >= point[0]) return;
+      points.push(point);
+      const start = point[0] - (data.range || 600);
+      while (points.length && points[0][0] < start) points.shift();
+      data.down = "";
+      every = Math.max(1000, (tick.interval || 2) * 1000);
+      pushedAt = Date.now();
+      if (!document.hidden) draw(section, charts, data, texts);
+    }
+
+    function poll(always) {
       if (document.hidden || !section.isConnected) return schedule();
+      // Pushed points arrive: nothing to ask (a missed one leaves a gap of a tick).
+      if (always !== true && data && Date.now() - pushedAt < 3 * every) return schedule();
       const url = section.dataset.charts + "?range=" + encodeURIComponent(range);
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) {
           if (r.status === 403 || r.status === 404) { stopped = true; return null; }
           return r.ok ? r.json() : null;
         })
-        .then(function (data) {
-          if (data) {
+        .then(function (fresh) {
+          if (fresh) {
+            data = fresh;
             every = Math.max(1000, (data.interval || 2) * 1000);
             draw(section, charts, data, texts);
           }
@@ -129,14 +163,17 @@
         section.querySelectorAll("[data-range]").forEach(function (b) {
           b.setAttribute("aria-pressed", String(b === button));
         });
-        poll();
+        poll(true);
       });
     });
+    document.addEventListener("vmdash:tick", pushed);
+    // Back after a lost connection: what was missed comes from the history.
+    document.addEventListener("htmx:wsOpen", function () { poll(true); });
     window.addEventListener("resize", function () {
       charts.forEach(function (c) { c.plot.setSize({ width: Math.max(c.box.clientWidth, 200), height: HEIGHT }); });
     });
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
-    poll();
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(true); });
+    poll(true);
   }
 
   function start() {

@@ -4,14 +4,15 @@
 // swaps every element the server pushes into the page by its id. This file
 // only tells the server which regions the page shows ([data-live]), shows
 // the connection's state in the header, asks for a resync after a
-// reconnect, and lets toasts fade. It keeps no copy of any state.
+// reconnect, lets toasts fade, and hands the sampler's numbers to whoever
+// draws them. It keeps no copy of any state.
 (function () {
   "use strict";
 
   var RETRYABLE = [1006, 1011, 1012, 1013]; // the extension reconnects after these
   var LOGGED_OUT = 4401;
   var OFFLINE_AFTER = 4; // failed attempts in a row before "offline"
-  var TOAST_SECONDS = 8;
+  var TOAST_SECONDS = 8; // unless #toasts[data-seconds] says otherwise
   var TOASTS_SHOWN = 3; // the newest few; older ones wait hidden until these go
 
   var indicator = null; // #live, the element that holds the connection
@@ -87,7 +88,7 @@
           toast.remove();
           showToasts();
         }
-      }, TOAST_SECONDS * 1000);
+      }, (Number(box.dataset.seconds) || TOAST_SECONDS) * 1000);
     });
   }
 
@@ -156,6 +157,22 @@
         if (document.body.contains(indicator)) wrapper.reconnect();
       }, htmx.config.wsReconnectDelay(failures));
     }
+  });
+
+  // The sampler's numbers (vmdash/live/ticks.py) come as JSON, not HTML: they
+  // go to whoever draws them (charts.js, the VM list's load bars) as a
+  // "vmdash:tick" event, and htmx never sees them.
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var text = event.detail.message;
+    if (typeof text !== "string" || text.indexOf('{"vmdash-tick"') !== 0) return;
+    event.preventDefault();
+    var tick;
+    try {
+      tick = JSON.parse(text);
+    } catch (err) {
+      return;
+    }
+    document.dispatchEvent(new CustomEvent("vmdash:tick", { detail: tick }));
   });
 
   // What the page shows changes after swaps (a filter, a pushed table):

@@ -40,8 +40,10 @@ def test_a_person_starts_and_stops_a_real_guest(page: Page, server: Server, make
     expect(row(page, guest.name).locator(".badge")).to_have_text("running")
     page.once("dialog", lambda dialog: dialog.accept())
     row(page, guest.name).locator('[data-op="force-off"]').click()
-    expect(row(page, guest.name).locator(".badge")).to_have_text("shut off")
-    assert guest.state() == libvirt.VIR_DOMAIN_SHUTOFF
+    # QEMU is gone only when PID 1 here reaps it (every 1-2 s, longer when the
+    # host is busy): wait for libvirt, then the row must follow.
+    wait_until(lambda: guest.state() == libvirt.VIR_DOMAIN_SHUTOFF, 30, "force off")
+    expect(row(page, guest.name).locator(".badge")).to_have_text("shut off", timeout=10_000)
     assert guest.dom().state()[1] == libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED
 
 

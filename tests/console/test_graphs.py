@@ -8,6 +8,7 @@ it fall. The figures come from the sampler's bulk reads of the real libvirtd
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -82,6 +83,21 @@ def test_the_cpu_graph_rises_with_a_busy_loop_in_the_guest_and_falls_when_it_end
         # two-core host while the other worker runs)
         assert libvirt_cpu_percent(running_a.name) > 50
         assert int(graphs.get_attribute("[data-charts]", "data-points") or 0) >= 3
+        # The VM list says so too, in its CPU column; sorted by it, the busy
+        # guest comes before every VM without a figure (other tests' guests
+        # may be as busy booting, so not necessarily first).
+        listing = open_page(browser, console_server)
+        listing.goto(f"{console_server.url}/domains/?sort=-cpu")
+        uuid = running_a.dom().UUIDString()
+        cell = listing.locator(f"#dom-{uuid} td[data-load=cpu] .load-text")
+        expect(cell).to_have_text(re.compile(r"^([6-9]\d|100) %$"), timeout=15_000)
+        ids = listing.eval_on_selector_all("tbody tr[id^=dom-]", "rows => rows.map(r => r.id)")
+        unknown = listing.eval_on_selector_all(
+            "tbody tr[id^=dom-]",
+            "rows => rows.filter(r => !r.querySelector('.load-text')).map(r => r.id)",
+        )
+        assert all(ids.index(f"dom-{uuid}") < ids.index(other) for other in unknown), ids
+        listing.context.close()
         serial.keyboard.type("kill $!; echo loop-$((40+2))-ended")
         serial.keyboard.press("Enter")
         terminal_has(serial, "\nloop-42-ended")
@@ -94,3 +110,36 @@ def test_the_cpu_graph_rises_with_a_busy_loop_in_the_guest_and_falls_when_it_end
         serial.keyboard.press("Enter")
         graphs.context.close()
         serial.context.close()
+
+
+def test_an_open_vm_page_gets_each_tick_pushed_and_asks_for_no_series(
+    browser: Browser, console_server: ConsoleServer, running_a: ConsoleGuest
+) -> None:
+    """After the first fetch of the history, the points come over the page's
+    events socket (one frame per tick, stats/sampler.py -> live/ticks.py), not
+    from polling /stats/: the graph grows while no request for it is made."""
+    page = open_page(browser, console_server)
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/stats/" in r.url else None)
+    try:
+        page.goto(vm_url(console_server, running_a, "")[:-1])
+        charts = page.locator("[data-charts]")
+        expect(charts).to_have_attribute("data-points", re.compile(r"[1-9]"))
+        for _ in range(80):  # Playwright hands over frames only while it waits itself
+            if any('"vmdash-tick"' in f for f in frames):
+                break
+            page.wait_for_timeout(250)
+        before = int(charts.get_attribute("data-points") or 0)
+        asked_before = len(asked)
+        ticks_before = sum('"vmdash-tick"' in f for f in frames)
+        page.wait_for_timeout(8000)  # four ticks of the default two seconds
+        ticks = [f for f in frames if '"vmdash-tick"' in f][ticks_before:]
+        assert len(ticks) >= 2, frames
+        uuid = running_a.dom().UUIDString()
+        assert all(uuid in f for f in ticks), ticks
+        assert int(charts.get_attribute("data-points") or 0) >= before + 2
+        assert asked[asked_before:] == [], "the page polled although points were pushed"
+    finally:
+        page.context.close()

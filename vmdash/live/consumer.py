@@ -35,7 +35,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from vmdash import door, policy, revoke
-from vmdash.live import regions, toasts
+from vmdash.live import regions, ticks, toasts
 from vmdash.live.messages import LiveMessage
 from vmdash.live.push import push_request
 from vmdash.live.recent import recorder
@@ -44,6 +44,7 @@ from vmdash.live.regions import (
     HostRegion,
     ObjectRegion,
     PageRegion,
+    SeriesRegion,
     Subscription,
     cache_key,
 )
@@ -98,6 +99,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.flush_task: asyncio.Task[None] | None = None
         self.tasks: set[asyncio.Task[None]] = set()
         self.pending_toasts: dict[str, tuple[int, LiveMessage, str]] = {}
+        self.tick_ok: dict[tuple[str, str, str], bool] = {}  # (host, key, name) -> may see
         self.checked_at = time.monotonic()
         await self.accept()
         user = self.scope.get("user")
@@ -115,6 +117,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         ensure_embedded()
 
     async def disconnect(self, code: int) -> None:
+        ticks.relay().watch(self, set())
         for task in [*self.tasks, self.flush_task]:
             if task is not None:
                 task.cancel()
@@ -146,6 +149,9 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         self.who = await database_sync_to_async(door.load_who_id)(self.user.pk)
         visible = await database_sync_to_async(regions.visible_hosts)(self.who)
         self.sub.visible = {h: r for h, r in self.sub.visible.items() if h in visible}
+        self.sub.series = {h: s for h, s in self.sub.series.items() if h in visible}
+        self.tick_ok = {}
+        ticks.relay().watch(self, set(self.sub.series))
         await self._join(self.sub.groups())
         self._watch_expiry()
 
@@ -167,6 +173,8 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
         )
         await self._join(sub.groups())
         self.sub = sub
+        self.tick_ok = {}
+        ticks.relay().watch(self, set(sub.series))
         down = recorder().down(sub.hosts())
         told = [self._hosts_down()] if sub.hosts() and (down or self.down) else []
         self.down = down
@@ -290,6 +298,35 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
     def _personal(self, html: str) -> str:
         return html.replace(regions.CSRF_PLACEHOLDER, self.csrf_token)
+
+    # The sampler's numbers (charts, load bars): relayed by live/ticks.py.
+
+    async def tick(self, message: ticks.TickMessage) -> None:
+        host = message["host"]
+        shown = self.sub.series.get(host)
+        if self.user is None or not shown or host not in self.sub.visible:
+            return
+        names, points = message["names"], message["points"]
+        keys = {
+            key
+            for key, region in shown.items()
+            if key in points and self._may_see_series(host, key, names.get(key, ""), region)
+        }
+        frame = ticks.tick_frame(message, keys)
+        if frame:
+            await self.send(text_data=frame)
+
+    def _may_see_series(self, host: str, key: str, name: str, region: SeriesRegion) -> bool:
+        """Asked once per object and name until the rights or the page change."""
+        known = self.tick_ok.get((host, key, name))
+        if known is None:
+            href = self.sub.visible[host]
+            if region.kind is None:
+                ref: Any = href
+            else:
+                ref = regions.ref_for(region.kind.value, href, name, key)
+            known = self.tick_ok[(host, key, name)] = policy.can(self.who, region.action, ref)
+        return known
 
     # Host and page regions: coalesced, then re-rendered.
 
@@ -462,6 +499,7 @@ class EventsConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # channels 
 
     async def _shut(self) -> None:
         user, self.user = self.user, None
+        ticks.relay().watch(self, set())
         await self._join(set())
         await self.channel_layer.group_discard(revoke.user_group(user.pk), self.channel_name)
         await self.close(code=CLOSE_UNAUTHENTICATED)

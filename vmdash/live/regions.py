@@ -5,7 +5,7 @@ Each app declares its own regions in `<app>/live.py` (found by
 and never imports an app. A region names its DOM id pattern, the named
 partial that renders it (the same one the page used), the function that
 re-reads its data and the function that turns it into the partial's
-context, and the Action needed to see it. Three shapes:
+context, and the Action needed to see it. Four shapes:
 
     ObjectRegion  one object's part (a VM's row, header, facts), by host and UUID;
                   re-read on every event about that object
@@ -13,6 +13,9 @@ context, and the Action needed to see it. Three shapes:
                   when an object of the host changes state or the host goes up or down
     PageRegion    a whole-page part (the VM table, the totals): re-rendered from
                   the page's query when `wants` says an event concerns it
+    SeriesRegion  numbers drawn by the page (a chart, a load bar), by host and
+                  object (or the host itself): the sampler's values of each
+                  tick are relayed as JSON (live/ticks.py), nothing is rendered
 
 A page marks each region with `data-live="<name>"` (plus `data-host`,
 `data-uuid`); live.js sends them when it subscribes.
@@ -116,7 +119,16 @@ class PageRegion:
     action: Action = Action.VIEW
 
 
-Region = ObjectRegion | HostRegion | PageRegion
+@dataclass(frozen=True)
+class SeriesRegion:
+    """A part of a page that draws the sampler's numbers of one object or host."""
+
+    name: str
+    kind: ObjectKind | None = ObjectKind.DOMAIN  # None: the host's own series
+    action: Action = Action.VIEW
+
+
+Region = ObjectRegion | HostRegion | PageRegion | SeriesRegion
 
 
 @dataclass
@@ -172,6 +184,8 @@ class Subscription:
     objects: dict[tuple[str, str, str], list[ObjectRegion]] = field(default_factory=dict)
     host_regions: dict[str, list[HostRegion]] = field(default_factory=dict)
     pages: list[PageRegion] = field(default_factory=list)
+    # host -> key ("" for the host, else the object's UUID) -> the region
+    series: dict[str, dict[str, SeriesRegion]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, regions: Any, query: Any, visible: dict[str, HostRef]) -> Subscription:
@@ -190,6 +204,11 @@ class Subscription:
                 self.pages.append(region)
         elif not isinstance(host, str) or host not in self.visible:
             return
+        elif isinstance(region, SeriesRegion):
+            if region.kind is None:
+                self.series.setdefault(host, {})[""] = region
+            elif UUID.match(str(uuid)):
+                self.series.setdefault(host, {})[str(uuid)] = region
         elif isinstance(region, HostRegion):
             shown = self.host_regions.setdefault(host, [])
             if region not in shown:
