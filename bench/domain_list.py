@@ -69,6 +69,8 @@ def test_node(path: Path) -> str:
         dom = domain_xml(i, "test")
         # a third running, the rest shut off, like a busy lab
         etree.SubElement(dom, f"{{{ns}}}runstate").text = "1" if i % 3 == 0 else "5"
+        # fixed UUIDs: another process opening the same world finds the same VMs
+        etree.SubElement(dom, "uuid").text = f"00000000-0000-4000-8000-{i:012d}"
         node.append(dom)
     path.write_bytes(etree.tostring(node, pretty_print=True))
     return f"test://{path}"

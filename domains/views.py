@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from domains.templatetags.domains import op_done
+from stats.load import Load, loads
 from vmdash import door
 from vmdash.audit import Actor, perform
 from vmdash.policy import Action, Who, can, visible
@@ -46,10 +47,18 @@ SORTS: dict[str, Callable[[DomainSummary], Any]] = {
     "memory": lambda d: (d.memory_kib, d.name.casefold()),
     "autostart": lambda d: (not d.autostart, d.name.casefold()),
 }
+# From the sampler (stats/load.py); the busiest first on the first click, and
+# VMs without a value (not running) last either way.
+LOAD_SORTS: dict[str, Callable[[Load], float | None]] = {
+    "cpu": lambda load: load.cpu,
+    "used": lambda load: load.used,
+}
 COLUMNS = [
     ("name", gettext_lazy("Name")),
     ("host", gettext_lazy("Host")),
     ("state", gettext_lazy("State")),
+    ("cpu", gettext_lazy("CPU")),
+    ("used", gettext_lazy("Memory use")),
     ("vcpus", gettext_lazy("vCPUs")),
     ("memory", gettext_lazy("Memory")),
     ("autostart", gettext_lazy("Autostart")),
@@ -69,7 +78,9 @@ def _read_rows(who: Who, hosts: list[HostRef]) -> tuple[list[DomainSummary], lis
     return [d for d in rows if d.ref in allowed], [r for r in results if r.error]
 
 
-def _filtered(rows: list[DomainSummary], query: QueryDict) -> list[DomainSummary]:
+def _filtered(
+    rows: list[DomainSummary], query: QueryDict, load: dict[tuple[str, str], Load]
+) -> list[DomainSummary]:
     state, q = query.get("state", ""), query.get("q", "").strip().casefold()
     if state in STATE_FILTERS:
         rows = [d for d in rows if d.state in STATE_FILTERS[state]]
@@ -79,7 +90,21 @@ def _filtered(rows: list[DomainSummary], query: QueryDict) -> list[DomainSummary
     elif q:
         rows = [d for d in rows if q in d.name.casefold()]
     sort = query.get("sort", "name")
-    return sorted(rows, key=SORTS.get(sort.lstrip("-"), SORTS["name"]), reverse=sort[:1] == "-")
+    pick = LOAD_SORTS.get(sort.lstrip("-"))
+    if pick is None:
+        return sorted(rows, key=SORTS.get(sort.lstrip("-"), SORTS["name"]), reverse=sort[:1] == "-")
+    by_name = sorted(rows, key=SORTS["name"])
+    value = {d.uuid: pick(load[(d.host, d.uuid)]) for d in rows if (d.host, d.uuid) in load}
+    known = [d for d in by_name if value.get(d.uuid) is not None]
+    known.sort(key=lambda d: value[d.uuid] or 0.0, reverse=sort[:1] == "-")
+    return known + [d for d in by_name if value.get(d.uuid) is None]
+
+
+def _sort_target(col: str, sort: str) -> str:
+    """The sort a column's header asks for: again reversed, or its first order."""
+    if col in LOAD_SORTS:
+        return col if sort == f"-{col}" else f"-{col}"
+    return f"-{col}" if sort == col else col
 
 
 def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
@@ -88,13 +113,19 @@ def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
     shown = list_hosts(query, {h.slug for h in hosts})
     refs = {h.slug: h.ref for h in hosts if h.slug in shown}
     rows, errors = _read_rows(who, list(refs.values()))
-    rows = _filtered(rows, query)
+    sort = query.get("sort", "name")
+    # Every row's load only to sort by it; else only the page's rows'.
+    load = loads((d.host, d.uuid) for d in rows) if sort.lstrip("-") in LOAD_SORTS else {}
+    rows = _filtered(rows, query, load)
     page = Paginator(rows, settings.VMDASH_PAGE_SIZE).get_page(query.get("page"))
     page_rows = _with_metadata(list(page.object_list), refs)
-    sort = query.get("sort", "name")
+    if not load:
+        load = loads((d.host, d.uuid) for d in page_rows)
     return {
         "page": page,
-        "rows": [(d, can(who, Action.OPERATE, d.ref)) for d in page_rows],
+        "rows": [
+            (d, can(who, Action.OPERATE, d.ref), load.get((d.host, d.uuid))) for d in page_rows
+        ],
         "errors": [_host_error(r) for r in errors],
         "hosts": hosts,
         "query": query,
@@ -104,7 +135,7 @@ def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
         "q": query.get("q", "").strip(),
         "sort": sort,
         "total": len(rows),
-        "columns": [(col, label, f"-{col}" if sort == col else col) for col, label in COLUMNS],
+        "columns": [(col, label, _sort_target(col, sort)) for col, label in COLUMNS],
     }
 
 
@@ -120,7 +151,8 @@ def _host_error(result: PerHost[Any]) -> dict[str, Any]:
 
 
 def row_context(d: DomainSummary, can_operate: bool) -> dict[str, Any]:
-    return {"d": d, "can_operate": can_operate}
+    load = loads([(d.host, d.uuid)]).get((d.host, d.uuid))
+    return {"d": d, "can_operate": can_operate, "load": load}
 
 
 def detail_context(host: HostRef, detail: DomainDetail, can_operate: bool) -> dict[str, Any]:
@@ -197,5 +229,5 @@ def domain_op(request: HttpRequest, host: str, name: str, op: str) -> HttpRespon
         return partial_or_redirect(request, None, {}, reverse("domain-list"), message=done)
     template = "domains/list.html#row" if row else "domains/detail.html#header"
     to = reverse("domain-list") if row else reverse("domain-detail", args=[host, fresh.name])
-    context = {"d": fresh, "host": host_ref, "can_operate": True}
+    context = {**row_context(fresh, True), "host": host_ref}
     return partial_or_redirect(request, template, context, to, message=done)

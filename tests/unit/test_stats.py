@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import lxml.html
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -177,3 +178,38 @@ def test_the_top_vms_of_a_host_list_only_what_the_person_may_see(
     as_bob.force_login(bob)
     assert as_bob.get(url).status_code == 404
     assert as_bob.get("/hosts/lab/stats/").status_code == 404
+
+
+def test_the_vm_list_shows_each_vms_load_now_and_sorts_by_it(lab: Host, alice: User) -> None:
+    """The list's CPU and memory-use columns come from the sampler's newest
+    point (no call to libvirt); sorting by them puts the busiest first and
+    the VMs without a fresh figure last. A stale point is no figure."""
+    from stats.history import history
+
+    web1, db, odd = (f"11111111-0000-4000-8000-00000000000{i}" for i in (1, 2, 3))
+    now = time.time()
+    history().clear()
+    history()._put("lab", web1, "web1", now, (12.0, 256 * 2**20, 2**30, 0, 0, 0, 0, 0))
+    history()._put("lab", odd, "odd", now, (87.0, None, 2**29, 0, 0, 0, 0, 0))
+    history()._put("lab", db, "db", now - 3600, (99.0, 2**30, 2**32, 0, 0, 0, 0, 0))  # stopped
+    client = Client()
+    client.force_login(alice)
+    try:
+        page = lxml.html.fromstring(client.get("/domains/?sort=-cpu").content)
+        rows = page.xpath("//tbody/tr[starts-with(@id, 'dom-')]")
+        assert [r.get("id")[4:] for r in rows] == [odd, web1, db]
+        cells = {
+            r.get("id")[4:]: [c.text_content().strip() for c in r.xpath("td[@class='load']")]
+            for r in rows
+        }
+        assert cells[odd] == ["87 %", "–"]
+        assert cells[web1] == ["12 %", "256 MiB"]
+        assert cells[db] == ["–", "–"]
+        ascending = lxml.html.fromstring(client.get("/domains/?sort=cpu").content)
+        order = [r.get("id")[4:] for r in ascending.xpath("//tbody/tr[starts-with(@id, 'dom-')]")]
+        assert order == [web1, odd, db]  # the unknown stays last either way
+        by_memory = lxml.html.fromstring(client.get("/domains/?sort=-used").content)
+        order = [r.get("id")[4:] for r in by_memory.xpath("//tbody/tr[starts-with(@id, 'dom-')]")]
+        assert order[0] == web1
+    finally:
+        history().clear()
