@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, login
-from tests.realhost import start_domain, wait_until
+from tests.realhost import start_domain
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 
@@ -107,12 +107,8 @@ def test_twelve_reboots_make_one_toast_that_leaves_the_actions_free(
     # reboot libvirt reports too), or a reboot was delivered twice; which one
     # is not known yet, so only "none lost" is held here.
     count = rebooted.locator(".toast-count")
-    expect(count).to_have_text(re.compile(r"×\d+"), timeout=10_000)
-    wait_until(
-        lambda: int(count.text_content().lstrip("×")) >= 12,
-        10,
-        "the toast to count all twelve reboots",
-    )
+    # Twelve or more (12 up to 99); on a failure the message shows the count.
+    expect(count).to_have_text(re.compile(r"×(1[2-9]|[2-9]\d)"), timeout=10_000)
     # Every action button of the row is what a click at its centre reaches
     # (no toast over it). Read in one go in the page: the row may be pushed
     # again meanwhile (the guest is still rebooting), replacing its buttons.

@@ -263,6 +263,26 @@ async def test_a_toast_names_who_made_the_change_or_says_outside_vmdash(
     assert "db was started outside vmdash." in toast
 
 
+async def test_reboots_heard_together_are_counted_in_one_toast_and_one_start_is_one(
+    layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
+) -> None:
+    """A busy machine delivers a guest's repeated reboots in bursts: each one
+    is counted (three), while the several events of one start tell it once."""
+    comm = await ws(as_alice)
+    await subscribe(comm, row(WEB1), row(DB))
+    for _ in range(3):
+        await publisher.domain("lab", WEB1, "web1", Change.REBOOTED)
+    toast = await _until(comm, "data-live-toast")
+    assert "web1 was rebooted outside vmdash." in toast
+    assert 'data-count="3"' in toast and "×3" in toast
+
+    await on_host(lambda c: c.lookupByUUIDString(DB).create())
+    await publisher.domain("lab", DB, "db", Change.RESUMED, "unpaused")
+    await publisher.domain("lab", DB, "db", Change.STARTED, "booted")
+    toast = await _until(comm, "data-live-toast", timeout=8)
+    assert "db was started outside vmdash." in toast and "data-count" not in toast
+
+
 async def test_no_toast_for_what_the_user_did_themselves(
     layer: Any, ws: Any, publisher: Publisher, lab: Host, as_alice: Client
 ) -> None:

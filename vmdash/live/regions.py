@@ -278,8 +278,9 @@ def render_page(region: PageRegion, who: Who, query: QueryDict, hosts: list[Host
     return neutral(region.partial, context)
 
 
-def toast_html(text: str, level: str = "info") -> str:
-    return neutral("live/_toast.html", {"text": text, "level": level})
+def toast_html(text: str, level: str = "info", count: int = 1) -> str:
+    """A toast; `count` events of one kind told at once show their count."""
+    return neutral("live/_toast.html", {"text": text, "level": level, "count": count})
 
 
 def hosts_html(down: dict[str, float], visible: dict[str, HostRef]) -> str:
