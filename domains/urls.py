@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from domains import tags, timeline, views
+from domains import sizing, tags, timeline, views
 from vmdash.virt.domains import Op
 
 # Mounted under /hosts/<host>/domains/.
@@ -9,6 +9,12 @@ urlpatterns = [
     path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
     path("<str:name>/devices/", views.domain_detail, {"tab": "devices"}, name="domain-devices"),
     path("<str:name>/xml/", views.domain_detail, {"tab": "xml"}, name="domain-xml"),
+    path("<str:name>/hardware/", sizing.domain_hardware, name="domain-hardware"),
+    path(
+        "<str:name>/hardware/revert/",
+        sizing.domain_hardware_revert,
+        name="domain-hardware-revert",
+    ),
     path("<str:name>/tags/", tags.domain_tags, name="domain-tags"),
     path("<str:name>/timeline/", timeline.domain_timeline, name="domain-timeline"),
     path("<str:name>/", include("vmdash.console.urls")),  # console/..., serial/

@@ -1,0 +1,254 @@
+"""The VM page's Hardware tab: memory and vCPUs, live and pending side by side.
+
+GET shows what the running VM has beside what its next start gets (the
+"pending" values, with "Revert pending"); the form previews a change (htmx:
+what applies now, what after shutdown, and the definition's diff) before it
+is applied. Seeing it needs Action.VIEW, changing it Action.CHANGE; every
+change is audited with its diff. The work is in vmdash/virt/sizing.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from domains.views import detail_context
+from vmdash import door, policy
+from vmdash.audit import Actor, Outcome, record
+from vmdash.policy import Action
+from vmdash.render import is_htmx
+from vmdash.virt import domains as virt_domains
+from vmdash.virt import sizing
+from vmdash.virt.errors import VirtError
+from vmdash.virt.refs import DomainRef, HostRef
+
+MIB = 1024
+LABELS = {
+    "memory": gettext_lazy("Memory"),
+    "max_memory": gettext_lazy("Maximum memory"),
+    "vcpus": gettext_lazy("vCPUs"),
+    "max_vcpus": gettext_lazy("Maximum vCPUs"),
+}
+
+
+class SizingForm(forms.Form):
+    memory = forms.IntegerField(
+        label=LABELS["memory"], min_value=16, help_text=gettext_lazy("MiB, what the guest gets now")
+    )
+    max_memory = forms.IntegerField(
+        label=LABELS["max_memory"],
+        min_value=16,
+        help_text=gettext_lazy("MiB; the balloon can grow the memory up to this while it runs"),
+    )
+    vcpus = forms.IntegerField(label=LABELS["vcpus"], min_value=1)
+    max_vcpus = forms.IntegerField(
+        label=LABELS["max_vcpus"],
+        min_value=1,
+        help_text=gettext_lazy("vCPUs can be plugged in up to this while the VM runs"),
+    )
+
+    def __init__(self, *args: Any, facts: sizing.Resources, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.facts = facts
+        if facts.numa:
+            self.fields["max_memory"].disabled = True
+            self.fields["max_memory"].help_text = _("Set by the VM's NUMA cells (edit its XML).")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        wanted = self.wanted()
+        facts = self.facts
+        if wanted.vcpus > wanted.max_vcpus:
+            self.add_error("vcpus", _("More than the maximum vCPUs."))
+        # A definition above the host's bounds stays as it is (overcommit is
+        # the admin's call); only a new value is held against them.
+        config = facts.config
+        if wanted.max_vcpus != config.max_vcpus and wanted.max_vcpus > facts.host_vcpus:
+            self.add_error(
+                "max_vcpus",
+                _("This host gives one VM at most %(n)d vCPUs.") % {"n": facts.host_vcpus},
+            )
+        if wanted.memory > wanted.max_memory:
+            self.add_error("memory", _("More than the maximum memory."))
+        if wanted.max_memory != config.max_memory and wanted.max_memory > facts.host_memory_kib:
+            self.add_error(
+                "max_memory",
+                _("This host has %(mib)d MiB in all.") % {"mib": facts.host_memory_kib // MIB},
+            )
+        return data
+
+    def wanted(self) -> sizing.Sizing:
+        """The form's values in KiB; a size left as shown keeps the definition's exact KiB."""
+        config = self.facts.config
+        data = self.cleaned_data
+
+        def kib(name: str) -> int:
+            had = config.get(name)
+            mib = int(data[name]) if name in data and data[name] is not None else had // MIB
+            return had if mib == had // MIB else mib * MIB
+
+        return sizing.Sizing(
+            memory=kib("memory"),
+            max_memory=kib("max_memory"),
+            vcpus=int(data["vcpus"]),
+            max_vcpus=int(data["max_vcpus"]),
+        )
+
+
+def _initial(facts: sizing.Resources) -> dict[str, int]:
+    c = facts.config
+    return {
+        "memory": c.memory // MIB,
+        "max_memory": c.max_memory // MIB,
+        "vcpus": c.vcpus,
+        "max_vcpus": c.max_vcpus,
+    }
+
+
+def _rows(facts: sizing.Resources) -> list[dict[str, Any]]:
+    """One row per value: now (running), after shutdown, pending or not."""
+    memory = {"memory", "max_memory"}
+    rows = []
+    for what in sizing.FIELDS:
+        live = facts.live.get(what) if facts.live else None
+        rows.append(
+            {
+                "label": LABELS[what],
+                "memory": what in memory,
+                "live": live,
+                "config": facts.config.get(what),
+                "pending": what in facts.pending,
+            }
+        )
+    return rows
+
+
+def _page(
+    request: HttpRequest,
+    host: HostRef,
+    ref: DomainRef,
+    facts: sizing.Resources,
+    form: SizingForm,
+    **extra: Any,
+) -> dict[str, Any]:
+    detail = virt_domains.get_detail(host, ref.name)
+    who = door.who(request)
+    return {
+        **detail_context(host, detail, policy.can(who, Action.OPERATE, ref)),
+        "tab": "hardware",
+        "facts": facts,
+        "rows": _rows(facts),
+        "form": form,
+        "may_change": policy.can(who, Action.CHANGE, ref) and facts.persistent,
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def domain_hardware(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """GET: the values and the form. POST preview=1: what would change (htmx
+    partial). POST: do it."""
+    action = Action.CHANGE if request.method == "POST" else Action.VIEW
+    host_ref, ref = door.domain(door.who(request), host, name, action)
+    facts = sizing.read(host_ref, name)
+    posted = request.POST if request.method == "POST" else None
+    form = SizingForm(posted, initial=_initial(facts), facts=facts)
+    partial = "domains/detail.html#sizing-preview" if is_htmx(request) else "domains/detail.html"
+    if request.method == "GET":
+        return render(request, "domains/detail.html", _page(request, host_ref, ref, facts, form))
+    actor = Actor.of_request(request)
+    if not form.is_valid():
+        record(actor, "vm-resize", ref, Outcome.ERROR, _form_errors(form))
+        context = _page(request, host_ref, ref, facts, form)
+        return render(request, partial, context, status=400)
+    wanted = form.wanted()
+    try:
+        if request.POST.get("preview"):
+            result = sizing.preview(host_ref, name, wanted)
+            context = _page(
+                request, host_ref, ref, facts, form, result=result, previewed=True,
+                live_changes=_changes(result.live), pending_changes=_changes(result.pending),
+            )  # fmt: skip
+            return render(request, partial, context)
+        result = sizing.apply(host_ref, name, wanted)
+    except VirtError as err:
+        record(actor, "vm-resize", ref, Outcome.ERROR, str(err))
+        form.add_error(None, str(err))
+        context = _page(request, host_ref, ref, facts, form)
+        return render(request, partial, context, status=err.status)
+    record(actor, "vm-resize", ref, Outcome.OK, _summary(result), diff=result.diff)
+    messages.add_message(request, *_told(result))
+    return _back(request, host, name)
+
+
+@require_POST
+def domain_hardware_revert(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """The pending values back to what the running VM has."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    actor = Actor.of_request(request)
+    try:
+        result = sizing.revert_pending(host_ref, name)
+    except VirtError as err:
+        record(actor, "vm-resize", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    record(actor, "vm-resize", ref, Outcome.OK, "pending reverted", diff=result.diff)
+    messages.success(request, _("The pending changes are reverted: the definition has what runs."))
+    return _back(request, host, name)
+
+
+def _back(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    url = reverse("domain-hardware", args=[host, name])
+    return HttpResponseClientRedirect(url) if is_htmx(request) else redirect(url)
+
+
+def _changes(changes: tuple[sizing.Change, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": LABELS[c.what],
+            "memory": "memory" in c.what,
+            "before": c.before,
+            "after": c.after,
+        }
+        for c in changes
+    ]
+
+
+def _form_errors(form: forms.Form) -> str:
+    return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
+
+
+def _summary(result: sizing.Result) -> str:
+    def said(changes: tuple[sizing.Change, ...]) -> str:
+        return ", ".join(f"{c.what} {c.before}->{c.after}" for c in changes) or "none"
+
+    refused = "; ".join(f"{k}: {v}" for k, v in result.refused.items())
+    line = f"live: {said(result.live)}; after shutdown: {said(result.pending)}"
+    return f"{line}; refused live: {refused}" if refused else line
+
+
+def _told(result: sizing.Result) -> tuple[int, str]:
+    """What the person is told after a change: what applies now, what waits."""
+    if not result.diff and not result.live:
+        return messages.INFO, _("Nothing changed.")
+    if result.refused:
+        why = "; ".join(result.refused.values())
+        return messages.WARNING, _(
+            "Saved. The running VM did not take it now (%(why)s): it applies after shutdown."
+        ) % {"why": why}
+    if not result.running:
+        return messages.SUCCESS, _("Saved. It applies when the VM starts.")
+    if result.pending:
+        return messages.WARNING, _("Saved. Some values apply only after shutdown: see “Pending”.")
+    return messages.SUCCESS, _("Changed in the running VM and saved in its definition.")

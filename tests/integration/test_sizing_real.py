@@ -1,0 +1,91 @@
+"""Memory and vCPUs of the real test guest, changed from its Hardware tab and
+checked with virsh: defined while shut off, a vCPU plugged in while it runs
+(TCG takes it), a maximum that waits for the shutdown and is reverted, and a
+balloon the guest cannot answer (it has no balloon driver) said as such."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+
+import lxml.html
+from django.test import Client
+
+from tests.realhost import Guest, start_domain
+from vmdash.models import Host
+
+
+def virsh(*args: str) -> str:
+    out = subprocess.run(
+        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=True
+    )
+    return out.stdout
+
+
+def vcpus(name: str, *flags: str) -> int:
+    return int(virsh("vcpucount", name, *flags).strip())
+
+
+def defined_memory(name: str) -> tuple[int, int]:
+    """(<currentMemory>, <memory>) in KiB, as `virsh dumpxml --inactive` has them."""
+    text = virsh("dumpxml", "--inactive", name)
+    current = re.search(r"<currentMemory unit='KiB'>(\d+)<", text)
+    maximum = re.search(r"<memory unit='KiB'>(\d+)<", text)
+    assert current and maximum, text
+    return int(current.group(1)), int(maximum.group(1))
+
+
+def post(client: Client, name: str, memory: int, max_memory: int, cpus: int, max_cpus: int) -> str:
+    values = {"memory": memory, "max_memory": max_memory, "vcpus": cpus, "max_vcpus": max_cpus}
+    response = client.post(
+        f"/hosts/local/domains/{name}/hardware/",
+        {k: str(v) for k, v in values.items()},
+        follow=True,
+    )
+    assert response.status_code == 200
+    page = lxml.html.fromstring(response.content)
+    return " ".join(page.xpath("string(//*[contains(@class, 'alert')])").split())
+
+
+def pending(client: Client, name: str) -> list[str]:
+    page = lxml.html.fromstring(client.get(f"/hosts/local/domains/{name}/hardware/").content)
+    return [str(t) for t in page.xpath("//table[@class='sizing']//tr[@class='pending']/th/text()")]
+
+
+def test_a_guests_vcpus_and_memory_change_as_virsh_reports_them(
+    local: Host, make_guest: Callable[..., Guest], client: Client
+) -> None:
+    guest = make_guest()  # 1 vCPU, 128 MiB
+    said = post(client, guest.name, 128, 192, 1, 2)
+    assert "Saved. It applies when the VM starts." in said
+    assert vcpus(guest.name, "--config", "--maximum") == 2
+    assert vcpus(guest.name, "--config", "--current") == 1
+    assert defined_memory(guest.name) == (128 * 1024, 192 * 1024)
+    # A guest without a balloon driver keeps all of <memory> (libvirt reports
+    # what it has): the Hardware tab shows that, not the wish.
+    post(client, guest.name, 192, 192, 1, 2)
+
+    start_domain(guest.dom())
+    guest.wait_for_banner()
+    assert pending(client, guest.name) == []
+    said = post(client, guest.name, 192, 192, 2, 2)  # plug the second vCPU in
+    assert "Changed in the running VM and saved in its definition." in said
+    assert vcpus(guest.name, "--live", "--current") == 2
+    assert vcpus(guest.name, "--config", "--current") == 2
+
+    said = post(client, guest.name, 192, 192, 2, 3)  # a maximum: only at the next start
+    assert "Some values apply only after shutdown" in said
+    assert vcpus(guest.name, "--live", "--maximum") == 2
+    assert vcpus(guest.name, "--config", "--maximum") == 3
+    assert pending(client, guest.name) == ["Maximum vCPUs"]
+    response = client.post(f"/hosts/local/domains/{guest.name}/hardware/revert/")
+    assert response.status_code == 302
+    assert vcpus(guest.name, "--config", "--maximum") == 2
+    assert pending(client, guest.name) == []
+
+    said = post(client, guest.name, 96, 192, 2, 2)  # the balloon: this guest has no driver
+    assert "did not take it now" in said and "balloon driver" in said
+    assert int(virsh("dommemstat", guest.name).split("actual")[1].split()[0]) == 192 * 1024
+    assert defined_memory(guest.name)[0] == 96 * 1024
+    assert pending(client, guest.name) == ["Memory"]
