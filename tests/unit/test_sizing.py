@@ -96,6 +96,21 @@ def test_applied_the_running_vm_changes_now_and_the_maximum_waits_then_reverts(
     assert "The pending changes are reverted" in page.text_content()
 
 
+def test_a_vnc_password_survives_the_change_and_stays_out_of_the_diff(
+    lab: Host, as_alice: Client
+) -> None:
+    conn = pool().get(TESTNODE_URI)
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    doc = DomainXML.parse(conn.lookupByName("db").XMLDesc(flags))
+    vnc = doc.graphics.add(type="vnc")
+    vnc.port, vnc.autoport = -1, True
+    vnc.node.set("passwd", "s3cret-vnc")
+    conn.defineXML(doc.tostring())
+    assert as_alice.post(URL.format("db"), form(2048, 4096, 4, 4)).status_code == 302
+    assert "passwd='s3cret-vnc'" in conn.lookupByName("db").XMLDesc(flags)
+    assert "s3cret-vnc" not in AuditEntry.objects.get(action="vm-resize").diff
+
+
 def test_a_shut_off_vm_gets_it_at_its_next_start(lab: Host, as_alice: Client) -> None:
     response = as_alice.post(URL.format("db"), form(2048, 4096, 1, 2), follow=True)
     assert "Saved. It applies when the VM starts." in response.content.decode()

@@ -191,7 +191,10 @@ def _prepare(
 ) -> tuple[DomainXML, Sizing, Sizing | None]:
     if not dom.isPersistent():
         raise InvalidState(f"{doing}: it is transient; only its live state exists.")
-    config = DomainXML.parse(str(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)))
+    # Secure: without it libvirt leaves the graphics password out, and defining
+    # the XML back would drop it (the diff hides it again).
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    config = DomainXML.parse(str(dom.XMLDesc(flags)))
     before = _sizing(config)
     live = _sizing(DomainXML.parse(str(dom.XMLDesc(0)))) if dom.isActive() else None
     _edit(config, wanted)
