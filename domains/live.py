@@ -13,7 +13,10 @@ from typing import Any
 
 from django.http import QueryDict
 
-from domains import timeline  # noqa: F401 - its events sink and live region
+from domains import (
+    timeline,  # noqa: F401 - its events sink and live region
+    versions,  # noqa: F401 - its events sink (the History tab)
+)
 from domains.views import detail_context, list_context, list_hosts, row_context
 from vmdash.live.regions import (
     Happening,

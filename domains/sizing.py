@@ -21,13 +21,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from domains import versions
 from domains.views import detail_context
 from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
+from vmdash.virt import definition, sizing
 from vmdash.virt import domains as virt_domains
-from vmdash.virt import sizing
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
 
@@ -188,6 +189,7 @@ def domain_hardware(request: HttpRequest, host: str, name: str) -> HttpResponse:
         context = _page(request, host_ref, ref, facts, form)
         return render(request, partial, context, status=err.status)
     record(actor, "vm-resize", ref, Outcome.OK, _summary(result), diff=result.diff)
+    _remember(host_ref, ref, actor, versions.RESIZED)
     messages.add_message(request, *_told(result))
     return _back(request, host, name)
 
@@ -204,8 +206,18 @@ def domain_hardware_revert(request: HttpRequest, host: str, name: str) -> HttpRe
         messages.error(request, str(err))
         return _back(request, host, name)
     record(actor, "vm-resize", ref, Outcome.OK, "pending reverted", diff=result.diff)
+    _remember(host_ref, ref, actor, versions.PENDING_REVERTED)
     messages.success(request, _("The pending changes are reverted: the definition has what runs."))
     return _back(request, host, name)
+
+
+def _remember(host: HostRef, ref: DomainRef, actor: Actor, reason: str) -> None:
+    """The new definition in the VM's history, as this person's (domains/versions.py)."""
+    try:
+        current = definition.read(host, ref.name)
+    except VirtError:
+        return  # the events service's sink keeps it when it hears the change
+    versions.remember(host.slug, ref.uuid, ref.name, current.text, actor.username, reason)
 
 
 def _back(request: HttpRequest, host: str, name: str) -> HttpResponse:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from domains import sizing, tags, timeline, views
+from domains import definitions, sizing, tags, timeline, views
 from vmdash.virt.domains import Op
 
 # Mounted under /hosts/<host>/domains/.
@@ -8,7 +8,13 @@ urlpatterns = [
     path("", include("domains.newvm.urls")),  # new/, import/, <name>/clone/, ...
     path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
     path("<str:name>/devices/", views.domain_detail, {"tab": "devices"}, name="domain-devices"),
-    path("<str:name>/xml/", views.domain_detail, {"tab": "xml"}, name="domain-xml"),
+    path("<str:name>/xml/", definitions.domain_xml, name="domain-xml"),
+    path("<str:name>/history/", definitions.domain_history, name="domain-history"),
+    path(
+        "<str:name>/history/<int:pk>/revert/",
+        definitions.domain_history_revert,
+        name="domain-history-revert",
+    ),
     path("<str:name>/hardware/", sizing.domain_hardware, name="domain-hardware"),
     path(
         "<str:name>/hardware/revert/",

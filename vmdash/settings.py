@@ -277,6 +277,8 @@ VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
 VMDASH_AUDIT_DAYS = envint("VMDASH_AUDIT_DAYS", 0)
 # Libvirt events kept for the VM timeline (docs/timeline.md), in days; 0 keeps them all.
 VMDASH_TIMELINE_DAYS = envint("VMDASH_TIMELINE_DAYS", 90)
+# Definitions kept per VM for its History tab (domains/versions.py); 0 keeps them all.
+VMDASH_DEFINITION_VERSIONS = envint("VMDASH_DEFINITION_VERSIONS", 200)
 
 # Consoles (docs/consoles.md). The VNC proxy (websockify + our ticket plugin)
 # listens here; `manage.py vmdash_run` starts it unless VMDASH_CONSOLE_PROXY=0.
