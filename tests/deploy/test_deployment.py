@@ -14,12 +14,15 @@ from typing import Any
 
 import libvirt
 import pytest
+from django.core import signing
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import ADMIN
+from tests.console.wsclient import Refused, WebSocket
 from tests.deploy.conftest import METRICS_TOKEN, Stack, fetch, fetch_all, fetch_headers
 from tests.realhost import start_domain, wait_until
+from vmdash.console.tickets import _SALT as SALT
 
 pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 
@@ -236,3 +239,15 @@ def test_a_database_that_stops_mid_run_gets_a_clear_page_that_comes_back_by_itse
     expect(page.locator("header.top nav")).to_be_visible(timeout=25_000)
     expect(page.locator("h1")).to_have_text("Hosts")
     assert fetch(f"{stack.url}/accounts/login/") == 200
+    # The long-running processes lived through it. A ticket signed with the
+    # deployment's key makes the console proxy look it up in the database: the
+    # desk's warm connection died with PostgreSQL and once took the proxy with
+    # it. Now the lookup runs on a new connection and the ticket is unknown.
+    port = int(stack.deployment.env["VMDASH_CONSOLE_PROXY_PORT"])
+    signer = signing.TimestampSigner(key=stack.deployment.env["VMDASH_SECRET_KEY"], salt=SALT)
+    with pytest.raises(Refused) as refused:
+        WebSocket(f"ws://127.0.0.1:{port}/?token={signer.sign('999999.no-such-nonce')}")
+    assert refused.value.status == 403
+    wait_until(lambda: "unknown ticket" in stack.console.log.read_text(), 10, "the refusal")
+    assert stack.console.proc is not None and stack.console.proc.poll() is None
+    assert stack.events.proc is not None and stack.events.proc.poll() is None

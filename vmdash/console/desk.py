@@ -45,7 +45,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.models import Session
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -62,6 +62,7 @@ MAX_LINE = 64 * 1024
 CHECK_SECONDS = 2.0  # open connections end this soon after a logout or deactivation
 SWEEP_SECONDS = 60.0  # sessions of killed processes get their console-close
 SESSION_ENDED = "the user's session ended"
+DATABASE_DOWN = "vmdash cannot reach its database; try again in a moment"
 
 
 @dataclass
@@ -115,16 +116,26 @@ class Desk:
                 if key.data is None:
                     self._accept()
                 else:
-                    self._readable(key.data)
+                    self._guarded("answering the proxy", self._readable, key.data)
             now = time.monotonic()
             if now - self._checked >= CHECK_SECONDS:
                 self._checked = now
-                self.end_revoked()
+                self._guarded("checking the open consoles' sessions", self.end_revoked)
             if now - self._touched > sessions.HEARTBEAT.total_seconds():
-                self._heartbeat()
+                self._guarded("recording that consoles are open", self._heartbeat)
             if now - self._swept > SWEEP_SECONDS:
                 self._swept = now
-                sessions.close_dead()
+                self._guarded("closing the sessions of dead proxies", sessions.close_dead)
+
+    def _guarded(self, doing: str, fn: Callable[..., object], *args: object) -> None:
+        """The database going away (PostgreSQL restarted) must not end the
+        proxy: the warm connection is dropped, the next request opens one."""
+        try:
+            fn(*args)
+        except DatabaseError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            log.warning("ticket desk: the database does not answer while %s (%s)", doing, first)
+            connection.close()
 
     def _accept(self) -> None:
         try:
@@ -178,7 +189,21 @@ class Desk:
             self._drop(peer, "the proxy connection sent garbage")
             return
         if op == "redeem" and peer.grant is None:
-            self._redeem(peer, request)
+            try:
+                self._redeem(peer, request)
+            except DatabaseError:
+                if peer.grant is not None:  # answered; only the bookkeeping failed
+                    raise
+                # The warm connection may have died with a PostgreSQL restart:
+                # once more on a new one (nothing was spent: the lookup failed).
+                connection.close()
+                try:
+                    self._redeem(peer, request)
+                except DatabaseError:
+                    if peer.grant is None:  # refused: the page says why and may retry
+                        self._send(peer, {"ok": False, "reason": DATABASE_DOWN})
+                    self._drop(peer, DATABASE_DOWN)
+                    raise
         elif op == "auth" and peer.grant is not None and peer.grant.password:
             try:
                 challenge = bytes.fromhex(str(request["challenge"]))

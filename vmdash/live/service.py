@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
@@ -96,7 +97,9 @@ class EventService:
 
     async def refresh(self) -> None:
         """Start watchers for new hosts, stop those for removed or changed ones."""
-        wanted = {h.slug: h for h in await sync_to_async(self.load_hosts)()}
+        # As a request: the database connection is checked before and after,
+        # so a restarted PostgreSQL is met with a new one, not an error for ever.
+        wanted = {h.slug: h for h in await database_sync_to_async(self.load_hosts)()}
         for slug, watcher in list(self.watchers.items()):
             if slug not in wanted or wanted[slug].uri != watcher.host.uri:
                 watcher.stop(timeout=0)

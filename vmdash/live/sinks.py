@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from django.db import DatabaseError, close_old_connections
+
 from vmdash.virt.events import Event
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,25 @@ def sinks() -> tuple[Sink, ...]:
 
 
 def feed(event: Event) -> None:
-    """Run every sink on `event` (from a worker thread)."""
-    for sink in _sinks:
-        try:
-            sink(event)
-        except Exception:  # a sink's bug must not stop the events of everyone
-            log.exception("events: sink %s failed on %r", getattr(sink, "__name__", sink), event)
+    """Run every sink on `event` (from a worker thread).
+
+    Like a request, each event starts and ends with the thread's stale or
+    broken database connections closed: a PostgreSQL restart costs the sinks
+    the events of that moment, not every event after it."""
+    close_old_connections()
+    try:
+        for sink in _sinks:
+            name = getattr(sink, "__name__", sink)
+            try:
+                sink(event)
+            except DatabaseError as err:
+                why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                log.warning("events: sink %s lost %r: the database does not answer (%s)",
+                            name, event, why)  # fmt: skip
+            except Exception:  # a sink's bug must not stop the events of everyone
+                log.exception("events: sink %s failed on %r", name, event)
+    finally:
+        close_old_connections()
 
 
 # Companions: long-running tasks that live as long as the events service
