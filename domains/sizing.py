@@ -27,7 +27,7 @@ from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
-from vmdash.virt import definition, sizing
+from vmdash.virt import definition, pinning, sizing
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -152,6 +152,7 @@ def _page(
         "rows": _rows(facts),
         "form": form,
         "may_change": policy.can(who, Action.CHANGE, ref) and facts.persistent,
+        "pins": _pins(host, ref.name),
         **extra,
     }
 
@@ -208,6 +209,58 @@ def domain_hardware_revert(request: HttpRequest, host: str, name: str) -> HttpRe
     record(actor, "vm-resize", ref, Outcome.OK, "pending reverted", diff=result.diff)
     _remember(host_ref, ref, actor, versions.PENDING_REVERTED)
     messages.success(request, _("The pending changes are reverted: the definition has what runs."))
+    return _back(request, host, name)
+
+
+def _pins(host: HostRef, name: str) -> dict[str, Any] | None:
+    """The vCPU pinning card: each vCPU's pin now and in the definition."""
+    try:
+        found = pinning.read(host, name)
+    except VirtError:
+        return None
+    rows = [
+        {"vcpu": v, "config": found.config[v], "live": (found.live or {}).get(v)}
+        for v in range(found.vcpus)
+    ]
+    unpinned = (
+        _("the VM's default (%(cpus)s)") % {"cpus": found.default} if found.default
+        else _("any CPU")
+    )  # fmt: skip
+    return {"host_cpus": found.host_cpus, "last_cpu": found.host_cpus - 1,
+            "running": found.running, "rows": rows, "unpinned": unpinned}  # fmt: skip
+
+
+@require_POST
+def domain_pins(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """vCPU pinning: one host CPU list per vCPU ("" for any CPU)."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    wanted: dict[int, str] = {}
+    for key in request.POST:
+        if key.startswith("pin-") and key[4:].isdigit():
+            wanted[int(key[4:])] = request.POST.get(key, "").strip()
+    actor = Actor.of_request(request)
+    try:
+        result = pinning.apply(host_ref, name, wanted)
+    except VirtError as err:
+        record(actor, "vcpu-pin", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    pins = ", ".join(f"{v}:{p or 'any'}" for v, p in sorted(wanted.items()))
+    record(actor, "vcpu-pin", ref, Outcome.OK, pins, diff=result.diff)
+    _remember(host_ref, ref, actor, versions.PINNED)
+    if result.refused:
+        why = "; ".join(f"vCPU {v}: {m}" for v, m in result.refused.items())
+        messages.warning(
+            request,
+            _("Saved. The running VM did not take it now (%(why)s): it applies after shutdown.")
+            % {"why": why},
+        )
+    elif not result.diff and not result.live:
+        messages.info(request, _("Nothing changed."))
+    elif result.live:
+        messages.success(request, _("Pinned in the running VM and saved in its definition."))
+    else:
+        messages.success(request, _("Saved. It applies when the VM starts."))
     return _back(request, host, name)
 
 

@@ -1,13 +1,14 @@
 from django.urls import include, path
 
-from domains import definitions, sizing, tags, timeline, views
+from domains import definitions, media, sizing, tags, timeline, views
 from vmdash.virt.domains import Op
 
 # Mounted under /hosts/<host>/domains/.
 urlpatterns = [
     path("", include("domains.newvm.urls")),  # new/, import/, <name>/clone/, ...
     path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
-    path("<str:name>/devices/", views.domain_detail, {"tab": "devices"}, name="domain-devices"),
+    path("<str:name>/devices/", media.domain_devices, name="domain-devices"),
+    path("<str:name>/media/", media.domain_media, name="domain-media"),
     path("<str:name>/xml/", definitions.domain_xml, name="domain-xml"),
     path("<str:name>/history/", definitions.domain_history, name="domain-history"),
     path(
@@ -16,6 +17,7 @@ urlpatterns = [
         name="domain-history-revert",
     ),
     path("<str:name>/hardware/", sizing.domain_hardware, name="domain-hardware"),
+    path("<str:name>/hardware/pins/", sizing.domain_pins, name="domain-pins"),
     path(
         "<str:name>/hardware/revert/",
         sizing.domain_hardware_revert,

@@ -46,6 +46,8 @@ FIRST_SEEN = gettext_noop("as vmdash first saw it")
 RESIZED = gettext_noop("memory and vCPUs")
 PENDING_REVERTED = gettext_noop("pending memory and vCPUs reverted")
 XML_EDITED = gettext_noop("XML edited")
+MEDIA = gettext_noop("CD-ROM media changed")
+PINNED = gettext_noop("vCPU pinning")
 REVERTED = "reverted to the version of "
 
 

@@ -89,3 +89,32 @@ def test_a_guests_vcpus_and_memory_change_as_virsh_reports_them(
     assert int(virsh("dommemstat", guest.name).split("actual")[1].split()[0]) == 192 * 1024
     assert defined_memory(guest.name)[0] == 96 * 1024
     assert pending(client, guest.name) == ["Memory"]
+
+
+def vcpupin(name: str, *flags: str) -> dict[int, str]:
+    """`virsh vcpupin` as a table: vCPU -> host CPU list."""
+    out: dict[int, str] = {}
+    for line in virsh("vcpupin", name, *flags).splitlines():
+        parts = line.replace(":", " ").split()
+        if len(parts) == 2 and parts[0].isdigit():
+            out[int(parts[0])] = parts[1]
+    return out
+
+
+def test_the_guests_vcpu_is_pinned_to_host_cpu_1_live_and_in_its_definition(
+    local: Host, make_guest: Callable[..., Guest], client: Client
+) -> None:
+    guest = make_guest()
+    start_domain(guest.dom())
+    cpus = int(virsh("nodeinfo").split("CPU(s):")[1].split()[0])
+    everything = f"0-{cpus - 1}" if cpus > 1 else "0"
+    assert vcpupin(guest.name, "--live") == {0: everything}
+    url = f"/hosts/local/domains/{guest.name}/hardware/pins/"
+    said = client.post(url, {"pin-0": "1"}, follow=True).content.decode()
+    assert "Pinned in the running VM and saved in its definition." in said
+    assert vcpupin(guest.name, "--live") == {0: "1"}
+    assert vcpupin(guest.name, "--config") == {0: "1"}
+    assert "<vcpupin vcpu='0' cpuset='1'/>" in virsh("dumpxml", "--inactive", guest.name)
+    said = client.post(url, {"pin-0": "7-2"}, follow=True).content.decode()
+    assert "a range goes up: 2-7" in said
+    assert vcpupin(guest.name, "--live") == {0: "1"}

@@ -45,11 +45,11 @@ def test_the_tab_shows_the_running_vms_values_beside_its_definitions(
     lab: Host, as_alice: Client
 ) -> None:
     page = lxml.html.fromstring(as_alice.get(URL.format("web1")).content)
-    heads = [th.text_content() for th in page.xpath("//table[@class='sizing']/thead//th")]
+    heads = [th.text_content() for th in page.xpath("//section[@id='sizing']//thead//th")]
     assert heads[1:] == ["Now", "After shutdown"]
     rows = {
         r.xpath("string(th)"): [td.text_content().strip() for td in r.xpath("td")]
-        for r in page.xpath("//table[@class='sizing']/tbody/tr")
+        for r in page.xpath("//section[@id='sizing']//tbody/tr")
     }
     assert rows["Memory"] == ["1 GiB", "1 GiB"]
     assert rows["vCPUs"] == ["2", "2"]

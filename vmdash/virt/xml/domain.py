@@ -131,6 +131,13 @@ class BootXML(XMLObject):
     dev = Field("./@dev")  # hd, cdrom, fd, network
 
 
+class VcpuPinXML(XMLObject):
+    """<cputune><vcpupin vcpu='0' cpuset='1-2'/>: where one vCPU may run."""
+
+    vcpu = Field("./@vcpu", INT)
+    cpuset = Field("./@cpuset")
+
+
 class DomainXML(Document):
     ROOT = "domain"
     ORDERS = {
@@ -148,6 +155,12 @@ class DomainXML(Document):
         ),
         "features": ("acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm"),
         "cpu": ("model", "vendor", "topology", "cache", "feature", "numa"),
+        "cputune": (
+            "shares", "period", "quota", "global_period", "global_quota", "emulator_period",
+            "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
+            "iothreadpin", "emulatorsched", "vcpusched", "iothreadsched", "cachetune",
+            "memorytune",
+        ),
         "devices": (
             "emulator", "disk", "controller", "lease", "filesystem", "interface",
             "smartcard", "serial", "parallel", "console", "channel", "input", "tpm",
@@ -167,6 +180,7 @@ class DomainXML(Document):
     vcpus = Field("./vcpu", INT)
     vcpus_current = Field("./vcpu/@current", INT)
     vcpu_placement = Field("./vcpu/@placement", enum(Placement))
+    vcpu_cpuset = Field("./vcpu/@cpuset")  # where unpinned vCPUs may run ("": anywhere)
     os_type = Field("./os/type")  # hvm, linux, exe
     arch = Field("./os/type/@arch")
     machine = Field("./os/type/@machine")
@@ -185,6 +199,7 @@ class DomainXML(Document):
     apic = Flag("./features/apic")
     pae = Flag("./features/pae")
     emulator = Field("./devices/emulator")
+    vcpu_pins = Children(VcpuPinXML, "./cputune/vcpupin")
     disks = Children(DiskXML, "./devices/disk")
     interfaces = Children(InterfaceXML, "./devices/interface")
     graphics = Children(GraphicsXML, "./devices/graphics")
