@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from domains import definitions, media, sizing, tags, timeline, views
+from domains import definitions, media, sizing, snapshots, tags, timeline, views
 from vmdash.virt.domains import Op
 
 # Mounted under /hosts/<host>/domains/.
@@ -22,6 +22,20 @@ urlpatterns = [
         "<str:name>/hardware/revert/",
         sizing.domain_hardware_revert,
         name="domain-hardware-revert",
+    ),
+    path("<str:name>/snapshots/", snapshots.domain_snapshots, name="domain-snapshots"),
+    path(
+        "<str:name>/snapshots/jobs/<str:job>/", snapshots.snapshot_job, name="domain-snapshot-job"
+    ),
+    path(
+        "<str:name>/snapshots/<str:snap>/revert/",
+        snapshots.snapshot_revert,
+        name="domain-snapshot-revert",
+    ),
+    path(
+        "<str:name>/snapshots/<str:snap>/delete/",
+        snapshots.snapshot_delete,
+        name="domain-snapshot-delete",
     ),
     path("<str:name>/tags/", tags.domain_tags, name="domain-tags"),
     path("<str:name>/timeline/", timeline.domain_timeline, name="domain-timeline"),

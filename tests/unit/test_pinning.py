@@ -9,6 +9,7 @@ import libvirt
 import lxml.html
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from tests.conftest import TESTNODE_URI
 from vmdash.models import AuditEntry, Host
@@ -46,7 +47,7 @@ def defined_pins(name: str) -> dict[int | None, str | None]:
     ],
 )
 def test_a_cpu_list_that_is_wrong_says_why(text: str, why: str) -> None:
-    with pytest.raises(ValueError, match=why):
+    with translation.override("en"), pytest.raises(ValueError, match=why):
         pinning.parse_cpuset(text, 8)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libvirt
+from django.utils.translation import gettext as _
 
 from vmdash.virt.connection import pool
 from vmdash.virt.domains import lookup
@@ -28,15 +29,19 @@ def parse_cpuset(text: str, host_cpus: int) -> frozenset[int]:
     out: set[int] = set()
     for part in (p.strip() for p in text.split(",")):
         if not part:
-            raise ValueError("an empty part between commas")
+            raise ValueError(_("an empty part between commas"))
         low, dash, high = part.partition("-")
         if not low.isdigit() or (dash and not high.isdigit()):
-            raise ValueError(f"“{part}” is not a CPU number or a range like 0-3")
+            raise ValueError(
+                _("“%(part)s” is not a CPU number or a range like 0-3") % {"part": part}
+            )
         first, last = int(low), int(high) if dash else int(low)
         if last < first:
-            raise ValueError(f"a range goes up: {last}-{first}, not {part}")
+            raise ValueError(
+                _("a range goes up: %(up)s, not %(part)s") % {"up": f"{last}-{first}", "part": part}
+            )
         if last >= host_cpus:
-            raise ValueError(f"this host has CPUs 0-{host_cpus - 1}")
+            raise ValueError(_("this host has CPUs 0-%(last)d") % {"last": host_cpus - 1})
         out.update(range(first, last + 1))
     return frozenset(out)
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 import libvirt
+from django.utils.translation import gettext as _
 
 from vmdash.virt.connection import pool
 from vmdash.virt.domains import lookup
@@ -237,12 +238,12 @@ def _balloon_answered(dom: libvirt.virDomain, done: list[Change], refused: dict[
     the memory back (or takes it), and only then does libvirt report it. A guest
     without the driver never does: say so rather than call it done."""
     change = next(c for c in done if c.what == "memory")
-    for _ in range(10):
+    for _attempt in range(10):
         if _sizing(DomainXML.parse(str(dom.XMLDesc(0)))).memory == change.after:
             return
         time.sleep(0.1)
     done.remove(change)
-    refused["memory"] = "the guest has not taken the new size (it needs a balloon driver)"
+    refused["memory"] = _("the guest has not taken the new size (it needs a balloon driver)")
 
 
 def apply(host: HostRef, name: str, wanted: Sizing, *, live: bool = True) -> Result:
