@@ -27,9 +27,9 @@ from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
-from vmdash.virt import definition, pinning, sizing
+from vmdash.virt import definition, numa, pinning, sizing
 from vmdash.virt import domains as virt_domains
-from vmdash.virt.errors import VirtError
+from vmdash.virt.errors import InvalidInput, VirtError
 from vmdash.virt.refs import DomainRef, HostRef
 
 MIB = 1024
@@ -153,6 +153,7 @@ def _page(
         "form": form,
         "may_change": policy.can(who, Action.CHANGE, ref) and facts.persistent,
         "pins": _pins(host, ref.name),
+        "numa": _numa(host, ref.name),
         **extra,
     }
 
@@ -228,6 +229,52 @@ def _pins(host: HostRef, name: str) -> dict[str, Any] | None:
     )  # fmt: skip
     return {"host_cpus": found.host_cpus, "last_cpu": found.host_cpus - 1,
             "running": found.running, "rows": rows, "unpinned": unpinned}  # fmt: skip
+
+
+def _numa(host: HostRef, name: str) -> dict[str, Any] | None:
+    """The guest NUMA card: its cells (and one empty row to add one), the host's."""
+    try:
+        found = numa.read(host, name)
+    except VirtError:
+        return None
+    rows = [{"i": i, "cpus": c.cpus, "mib": c.memory_kib // MIB} for i, c in enumerate(found.cells)]
+    rows.append({"i": len(rows), "cpus": "", "mib": ""})
+    return {"rows": rows, "host_cells": found.host_cells, "running": found.running,
+            "vcpus": found.vcpus, "memory_mib": found.memory_kib // MIB}  # fmt: skip
+
+
+@require_POST
+def domain_numa(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """Guest NUMA cells: cell-N-cpus (vCPU list) and cell-N-memory (MiB); an
+    empty row is no cell."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    cells: list[tuple[str, int]] = []
+    bad = ""
+    for i in range(64):
+        cpus = request.POST.get(f"cell-{i}-cpus", "").strip()
+        mib = request.POST.get(f"cell-{i}-memory", "").strip()
+        if not cpus and not mib:
+            continue
+        if not mib.isdigit():
+            bad = _("Cell %(i)d: give its memory in MiB.") % {"i": len(cells)}
+            break
+        cells.append((cpus, int(mib) * MIB))
+    actor = Actor.of_request(request)
+    try:
+        if bad:
+            raise InvalidInput(bad)
+        diff = numa.apply(host_ref, name, cells)
+    except VirtError as err:
+        record(actor, "vm-numa", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    record(actor, "vm-numa", ref, Outcome.OK, f"{len(cells)} cell(s)", diff=diff)
+    if diff:
+        _remember(host_ref, ref, actor, versions.NUMA)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host, name)
 
 
 @require_POST

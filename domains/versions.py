@@ -48,6 +48,7 @@ PENDING_REVERTED = gettext_noop("pending memory and vCPUs reverted")
 XML_EDITED = gettext_noop("XML edited")
 MEDIA = gettext_noop("CD-ROM media changed")
 PINNED = gettext_noop("vCPU pinning")
+NUMA = gettext_noop("guest NUMA cells")
 REVERTED = "reverted to the version of "
 
 

@@ -118,3 +118,20 @@ def test_the_guests_vcpu_is_pinned_to_host_cpu_1_live_and_in_its_definition(
     said = client.post(url, {"pin-0": "7-2"}, follow=True).content.decode()
     assert "a range goes up: 2-7" in said
     assert vcpupin(guest.name, "--live") == {0: "1"}
+
+
+def test_a_guest_numa_node_is_defined_and_the_guest_starts_with_it(
+    local: Host, make_guest: Callable[..., Guest], client: Client
+) -> None:
+    guest = make_guest()  # 1 vCPU, 128 MiB
+    said = client.post(
+        f"/hosts/local/domains/{guest.name}/hardware/numa/",
+        {"cell-0-cpus": "0", "cell-0-memory": "128"},
+        follow=True,
+    ).content.decode()
+    assert "Saved. It applies when the VM next starts." in said
+    cell = "<cell id='0' cpus='0' memory='131072' unit='KiB'/>"
+    assert cell in virsh("dumpxml", "--inactive", guest.name)
+    start_domain(guest.dom())
+    guest.wait_for_banner()
+    assert cell in virsh("dumpxml", guest.name)  # the running guest has the node

@@ -19,6 +19,7 @@ from vmdash.virt.xml import (
     Memory,
     XMLObject,
     enum,
+    to_kib,
 )
 from vmdash.virt.xml.tags import TagsField
 
@@ -131,6 +132,19 @@ class BootXML(XMLObject):
     dev = Field("./@dev")  # hd, cdrom, fd, network
 
 
+class NumaCellXML(XMLObject):
+    """<cpu><numa><cell id='0' cpus='0-1' memory='1048576' unit='KiB'/>: a guest NUMA node."""
+
+    id = Field("./@id", INT)
+    cpus = Field("./@cpus")  # the guest's vCPUs in this node
+    memory = Field("./@memory", INT)
+    unit = Field("./@unit")  # KiB when absent
+
+    @property
+    def memory_kib(self) -> int:
+        return to_kib(str(self.memory or 0), self.unit or "KiB")
+
+
 class VcpuPinXML(XMLObject):
     """<cputune><vcpupin vcpu='0' cpuset='1-2'/>: where one vCPU may run."""
 
@@ -200,6 +214,7 @@ class DomainXML(Document):
     pae = Flag("./features/pae")
     emulator = Field("./devices/emulator")
     vcpu_pins = Children(VcpuPinXML, "./cputune/vcpupin")
+    numa_cells = Children(NumaCellXML, "./cpu/numa/cell")
     disks = Children(DiskXML, "./devices/disk")
     interfaces = Children(InterfaceXML, "./devices/interface")
     graphics = Children(GraphicsXML, "./devices/graphics")
