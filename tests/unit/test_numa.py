@@ -62,6 +62,7 @@ def test_two_guest_nodes_are_saved_for_the_next_start_and_taken_away(
         ((("0", "lots"),), "Cell 0: give its memory in MiB."),
         ((("0", "0"),), "Cell 0 has no memory."),
         ((("", "256"),), "Cell 0 has no vCPUs."),
+        ((("0", "256"),), "vCPUs 1 are in no node"),
     ],
 )
 def test_a_layout_that_cannot_be_is_refused_and_nothing_changes(

@@ -81,6 +81,19 @@ def _volume_path(conn: libvirt.virConnect, choice: str) -> str:
         raise NotFound(f"There is no volume '{choice}' on this host.") from None
 
 
+def drive_with(drive: DiskXML, path: str) -> str:
+    """The drive's <disk> element with `path` in it ("" for empty): its driver,
+    target, address and flags as they are, only the source new."""
+    disk = DiskXML(copy.deepcopy(drive.node))
+    disk.node.tail = None
+    for old in disk.node.findall("source"):
+        remove(old)
+    if path:
+        disk.type = "file"
+        disk.source_file = path
+    return tostring(disk.node)
+
+
 def change(host: HostRef, name: str, target: str, volume: str) -> Changed:
     """Insert `volume` ("pool/name") into the drive `target`, or eject it ("").
 
@@ -98,18 +111,12 @@ def change(host: HostRef, name: str, target: str, volume: str) -> Changed:
         now = next((d for d in _drives(live_doc) if d.target_dev == target), drive)
         before = now.source_file or now.source_dev or ""
         path = _volume_path(conn, volume) if volume else ""
-        disk = DiskXML(copy.deepcopy(drive.node))
-        for old in disk.node.findall("source"):
-            remove(old)
-        if path:
-            disk.type = "file"
-            disk.source_file = path
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
         live = bool(dom.isActive())
         if live:
             flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         try:
-            dom.updateDeviceFlags(tostring(disk.node), flags)
+            dom.updateDeviceFlags(drive_with(drive, path), flags)
         except libvirt.libvirtError as err:
             raise translate(err, doing) from None
         return Changed(target, before, path, live)

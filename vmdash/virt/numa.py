@@ -104,6 +104,12 @@ def problems(cells: list[tuple[str, int]], vcpus: int, memory_kib: int) -> list[
                     % {"cpu": cpu, "a": seen[cpu], "b": i}
                 )
             seen[cpu] = i
+    left = sorted(set(range(vcpus)) - set(seen))
+    if cells and left and not out:
+        out.append(
+            _("vCPUs %(cpus)s are in no node: QEMU wants every vCPU in one.")
+            % {"cpus": cpuset(frozenset(left))}
+        )
     total = sum(kib for _cpus, kib in cells)
     if total > memory_kib:
         out.append(
