@@ -27,7 +27,7 @@ from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
-from vmdash.virt import definition, numa, pinning, sizing
+from vmdash.virt import boot, definition, numa, pinning, sizing
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import InvalidInput, VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -154,6 +154,7 @@ def _page(
         "may_change": policy.can(who, Action.CHANGE, ref) and facts.persistent,
         "pins": _pins(host, ref.name),
         "numa": _numa(host, ref.name),
+        "boot": _boot(host, ref.name),
         **extra,
     }
 
@@ -271,6 +272,58 @@ def domain_numa(request: HttpRequest, host: str, name: str) -> HttpResponse:
     record(actor, "vm-numa", ref, Outcome.OK, f"{len(cells)} cell(s)", diff=diff)
     if diff:
         _remember(host_ref, ref, actor, versions.NUMA)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host, name)
+
+
+def _boot(host: HostRef, name: str) -> boot.BootOptions | None:
+    try:
+        return boot.read(host, name)
+    except VirtError:
+        return None
+
+
+@require_POST
+def domain_boot(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """Boot order (boot-<device key>: a position, empty for none), menu, title, description."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    orders: dict[str, int] = {}
+    bad = ""
+    for key in request.POST:
+        if not key.startswith("boot-"):
+            continue
+        value = request.POST.get(key, "").strip()
+        if not value:
+            continue
+        if not value.isdigit():
+            bad = _("A boot position is a number: %(value)s.") % {"value": value[:20]}
+            break
+        orders[key[5:]] = int(value)
+    title = request.POST.get("title", "").strip()[:255]
+    description = request.POST.get("description", "").strip()[:4000]
+    actor = Actor.of_request(request)
+    try:
+        if bad:
+            raise InvalidInput(bad)
+        diff = boot.apply(
+            host_ref, name, orders, request.POST.get("menu") == "on", title, description
+        )
+    except VirtError as err:
+        record(actor, "vm-boot", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    record(
+        actor,
+        "vm-boot",
+        ref,
+        Outcome.OK,
+        ", ".join(f"{k}={v}" for k, v in orders.items()),
+        diff=diff,
+    )
+    if diff:
+        _remember(host_ref, ref, actor, versions.BOOT)
         messages.success(request, _("Saved. It applies when the VM next starts."))
     else:
         messages.info(request, _("Nothing changed."))

@@ -49,6 +49,7 @@ XML_EDITED = gettext_noop("XML edited")
 MEDIA = gettext_noop("CD-ROM media changed")
 PINNED = gettext_noop("vCPU pinning")
 NUMA = gettext_noop("guest NUMA cells")
+BOOT = gettext_noop("boot order, title or description")
 REVERTED = "reverted to the version of "
 
 
