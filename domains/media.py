@@ -19,9 +19,10 @@ from domains.views import detail_context
 from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
-from vmdash.virt import definition, media
+from vmdash.virt import definition, media, nics
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
+from vmdash.virt.refs import DomainRef, HostRef
 
 
 @require_GET
@@ -35,9 +36,12 @@ def domain_devices(request: HttpRequest, host: str, name: str) -> HttpResponse:
         "drives": [],
     }
     if policy.can(who, Action.CHANGE, ref) and detail.summary.persistent:
+        context["may_change"] = True
+        context["nic_models"] = nics.MODELS
         try:
             context["drives"] = media.drives(host_ref, name)
             context["isos"] = media.isos(host_ref) if context["drives"] else []
+            context["networks"] = nics.networks(host_ref)
         except VirtError as err:
             context["media_error"] = str(err)
     return render(request, "domains/detail.html", context)
@@ -72,3 +76,82 @@ def domain_media(request: HttpRequest, host: str, name: str) -> HttpResponse:
         text += " " + _("The running guest sees it now; the next start keeps it.")
     messages.success(request, text)
     return redirect("domain-devices", host, name)
+
+
+def _nic_done(request: HttpRequest, host: str, name: str, text: str) -> HttpResponse:
+    messages.success(request, text)
+    return redirect("domain-devices", host, name)
+
+
+@require_POST
+def domain_nic_add(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    network = request.POST.get("network", "")
+    model = request.POST.get("model", "virtio")
+    mac = request.POST.get("mac", "")
+    actor = Actor.of_request(request)
+    try:
+        done = nics.add(host_ref, name, network, model, mac)
+    except VirtError as err:
+        record(actor, "nic-add", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return redirect("domain-devices", host, name)
+    record(actor, "nic-add", ref, Outcome.OK, f"{done.mac} on {network} ({model})")
+    _remember_now(host_ref, ref, actor)
+    text = _("A %(model)s NIC (%(mac)s) on network %(net)s is added.") % {
+        "model": model, "mac": done.mac, "net": network,
+    }  # fmt: skip
+    if done.live:
+        text += " " + _("The running guest sees it now; the next start keeps it.")
+    return _nic_done(request, host, name, text)
+
+
+@require_POST
+def domain_nic_remove(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    mac = request.POST.get("mac", "")
+    actor = Actor.of_request(request)
+    try:
+        done = nics.remove(host_ref, name, mac)
+    except VirtError as err:
+        record(actor, "nic-remove", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return redirect("domain-devices", host, name)
+    record(actor, "nic-remove", ref, Outcome.OK, done.mac)
+    _remember_now(host_ref, ref, actor)
+    if done.waiting:
+        text = _(
+            "%(mac)s is out of the definition; the running guest has not let it go yet, "
+            "it leaves at the next stop."
+        ) % {"mac": done.mac}
+    else:
+        text = _("%(mac)s is removed.") % {"mac": done.mac}
+    return _nic_done(request, host, name, text)
+
+
+@require_POST
+def domain_nic_link(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    mac, up = request.POST.get("mac", ""), request.POST.get("state") == "up"
+    actor = Actor.of_request(request)
+    try:
+        done = nics.set_link(host_ref, name, mac, up)
+    except VirtError as err:
+        record(actor, "nic-link", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return redirect("domain-devices", host, name)
+    record(actor, "nic-link", ref, Outcome.OK, f"{done.mac} {'up' if up else 'down'}")
+    _remember_now(host_ref, ref, actor)
+    if up:
+        text = _("The link of %(mac)s is up.") % {"mac": done.mac}
+    else:
+        text = _("The link of %(mac)s is down.") % {"mac": done.mac}
+    return _nic_done(request, host, name, text)
+
+
+def _remember_now(host: HostRef, ref: DomainRef, actor: Actor) -> None:
+    try:
+        current = definition.read(host, ref.name)
+    except VirtError:
+        return
+    versions.remember(host.slug, ref.uuid, ref.name, current.text, actor.username, versions.NICS)

@@ -9,6 +9,9 @@ urlpatterns = [
     path("<str:name>/", views.domain_detail, {"tab": "overview"}, name="domain-detail"),
     path("<str:name>/devices/", media.domain_devices, name="domain-devices"),
     path("<str:name>/media/", media.domain_media, name="domain-media"),
+    path("<str:name>/nics/add/", media.domain_nic_add, name="domain-nic-add"),
+    path("<str:name>/nics/remove/", media.domain_nic_remove, name="domain-nic-remove"),
+    path("<str:name>/nics/link/", media.domain_nic_link, name="domain-nic-link"),
     path("<str:name>/xml/", definitions.domain_xml, name="domain-xml"),
     path("<str:name>/history/", definitions.domain_history, name="domain-history"),
     path(

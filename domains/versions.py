@@ -50,6 +50,7 @@ MEDIA = gettext_noop("CD-ROM media changed")
 PINNED = gettext_noop("vCPU pinning")
 NUMA = gettext_noop("guest NUMA cells")
 BOOT = gettext_noop("boot order, title or description")
+NICS = gettext_noop("network interfaces")
 REVERTED = "reverted to the version of "
 
 

@@ -43,6 +43,7 @@ ALLOWED = {
         "i440fx",
         "virtio",
         "e1000",
+        "e1000e",
         "rtl8139",
         "ide",
         "sata",
