@@ -19,7 +19,7 @@ from domains.views import detail_context
 from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
-from vmdash.virt import definition, media, nics
+from vmdash.virt import definition, disks, media, nics
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -42,6 +42,8 @@ def domain_devices(request: HttpRequest, host: str, name: str) -> HttpResponse:
             context["drives"] = media.drives(host_ref, name)
             context["isos"] = media.isos(host_ref) if context["drives"] else []
             context["networks"] = nics.networks(host_ref)
+            context["disk_volumes"] = disks.volumes(host_ref)
+            context["disk_buses"] = list(disks.BUSES)
         except VirtError as err:
             context["media_error"] = str(err)
     return render(request, "domains/detail.html", context)
@@ -155,3 +157,48 @@ def _remember_now(host: HostRef, ref: DomainRef, actor: Actor) -> None:
     except VirtError:
         return
     versions.remember(host.slug, ref.uuid, ref.name, current.text, actor.username, versions.NICS)
+
+
+@require_POST
+def domain_disk_add(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    volume, bus = request.POST.get("volume", ""), request.POST.get("bus", "virtio")
+    # The volume's pool is an object of its own: using it needs that pool's right.
+    if "/" in volume:
+        door.pool(door.who(request), host, volume.partition("/")[0], Action.MANAGE_STORAGE)
+    actor = Actor.of_request(request)
+    try:
+        done = disks.add(host_ref, name, volume, bus)
+    except VirtError as err:
+        record(actor, "disk-add", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return redirect("domain-devices", host, name)
+    record(actor, "disk-add", ref, Outcome.OK, f"{volume} as {done.target} ({bus})")
+    _remember_now(host_ref, ref, actor)
+    text = _("%(volume)s is disk %(target)s.") % {"volume": volume, "target": done.target}
+    if done.live:
+        text += " " + _("The running guest sees it now; the next start keeps it.")
+    return _nic_done(request, host, name, text)
+
+
+@require_POST
+def domain_disk_remove(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    target = request.POST.get("target", "")
+    actor = Actor.of_request(request)
+    try:
+        done = disks.remove(host_ref, name, target)
+    except VirtError as err:
+        record(actor, "disk-remove", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return redirect("domain-devices", host, name)
+    record(actor, "disk-remove", ref, Outcome.OK, target)
+    _remember_now(host_ref, ref, actor)
+    if done.waiting:
+        text = _(
+            "Disk %(target)s is out of the definition; the running guest has not let it go "
+            "yet, it leaves at the next stop. The volume stays."
+        ) % {"target": target}
+    else:
+        text = _("Disk %(target)s is removed; the volume stays.") % {"target": target}
+    return _nic_done(request, host, name, text)
