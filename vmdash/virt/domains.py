@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 import libvirt
 from django.utils.translation import gettext_noop as _t
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_noop as _t
 from vmdash.virt import tagcache
 from vmdash.virt.connection import pool
 from vmdash.virt.enums import DomainState, state_reason
-from vmdash.virt.errors import InvalidInput, InvalidState, NotFound, translate
+from vmdash.virt.errors import InvalidInput, InvalidState, NotFound, still_there, translate
 from vmdash.virt.names import check_name
 from vmdash.virt.refs import DomainRef, HostRef
 from vmdash.virt.xml.domain import CharXML, DiskXML, DomainXML, GraphicsXML, InterfaceXML
@@ -222,11 +223,11 @@ def list_domains(host: HostRef) -> list[DomainSummary]:
         autostart = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
         transient = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
         saved = _uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE)
-        rows = []
-        handles = {}
-        for dom, st in stats:
+        handles: dict[str, libvirt.virDomain] = {}
+
+        def row(item: tuple[libvirt.virDomain, dict[str, Any]]) -> DomainSummary:
+            dom, st = item
             uuid = dom.UUIDString()
-            handles[uuid] = dom
             state = DomainState.from_virt(st.get("state.state", 0))
             if "vcpu.current" in st and "balloon.current" in st:
                 vcpus, mem, maxmem = (
@@ -237,22 +238,26 @@ def list_domains(host: HostRef) -> list[DomainSummary]:
             else:  # drivers without these stat groups (the test driver): one cheap call
                 info = dom.info()
                 vcpus, mem, maxmem = info[3], info[2], info[1]
-            rows.append(
-                DomainSummary(
-                    host=host.slug,
-                    name=dom.name(),
-                    uuid=uuid,
-                    state=state,
-                    reason=state_reason(state, st.get("state.reason", 0)),
-                    vcpus=int(vcpus),
-                    memory_kib=int(mem),
-                    max_memory_kib=int(maxmem),
-                    persistent=uuid not in transient,
-                    autostart=uuid in autostart,
-                    managed_save=uuid in saved,
-                    tags=tagcache.tags_of(conn, host.slug, dom),
-                )
+            summary = DomainSummary(
+                host=host.slug,
+                name=dom.name(),
+                uuid=uuid,
+                state=state,
+                reason=state_reason(state, st.get("state.reason", 0)),
+                vcpus=int(vcpus),
+                memory_kib=int(mem),
+                max_memory_kib=int(maxmem),
+                persistent=uuid not in transient,
+                autostart=uuid in autostart,
+                managed_save=uuid in saved,
+                tags=tagcache.tags_of(conn, host.slug, dom),
             )
+            handles[uuid] = dom
+            return summary
+
+        # A VM undefined between the bulk call and its row's own calls (by a
+        # person, virsh, a test) is left out; it never fails the whole list.
+        rows = still_there(stats, row, libvirt.VIR_ERR_NO_DOMAIN)
         _remember_handles(conn, handles)
         return rows
 
