@@ -27,7 +27,7 @@ from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
-from vmdash.virt import boot, definition, numa, pinning, sizing
+from vmdash.virt import boot, cpu, definition, numa, pinning, sizing
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import InvalidInput, VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -155,6 +155,7 @@ def _page(
         "pins": _pins(host, ref.name),
         "numa": _numa(host, ref.name),
         "boot": _boot(host, ref.name),
+        "cpu": _cpu(host, ref.name),
         **extra,
     }
 
@@ -272,6 +273,38 @@ def domain_numa(request: HttpRequest, host: str, name: str) -> HttpResponse:
     record(actor, "vm-numa", ref, Outcome.OK, f"{len(cells)} cell(s)", diff=diff)
     if diff:
         _remember(host_ref, ref, actor, versions.NUMA)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host, name)
+
+
+def _cpu(host: HostRef, name: str) -> cpu.CpuFacts | None:
+    try:
+        return cpu.read(host, name)
+    except VirtError:
+        return None
+
+
+@require_POST
+def domain_cpu(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """CPU mode, model (custom) and topology (all four empty: none)."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    mode, model = request.POST.get("mode", ""), request.POST.get("model", "").strip()
+    parts = [request.POST.get(k, "").strip() for k in ("sockets", "dies", "cores", "threads")]
+    actor = Actor.of_request(request)
+    try:
+        if any(parts) and not all(p.isdigit() for p in parts):
+            raise InvalidInput(_("Sockets, dies, cores and threads are whole numbers."))
+        topo = cpu.Topology(*(int(p) for p in parts)) if any(parts) else None
+        diff = cpu.apply(host_ref, name, mode, model, topo)
+    except VirtError as err:
+        record(actor, "vm-cpu", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    record(actor, "vm-cpu", ref, Outcome.OK, f"{mode or 'default'} {model}".strip(), diff=diff)
+    if diff:
+        _remember(host_ref, ref, actor, versions.CPU)
         messages.success(request, _("Saved. It applies when the VM next starts."))
     else:
         messages.info(request, _("Nothing changed."))

@@ -5,6 +5,7 @@ balloon the guest cannot answer (it has no balloon driver) said as such."""
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 from collections.abc import Callable
@@ -135,3 +136,26 @@ def test_a_guest_numa_node_is_defined_and_the_guest_starts_with_it(
     start_domain(guest.dom())
     guest.wait_for_banner()
     assert cell in virsh("dumpxml", guest.name)  # the running guest has the node
+
+
+def test_the_guests_cpu_mode_follows_what_this_qemu_offers(
+    local: Host, make_guest: Callable[..., Guest], client: Client
+) -> None:
+    guest = make_guest()  # 1 vCPU; under TCG here unless hardware KVM is loaded
+    url = f"/hosts/local/domains/{guest.name}/hardware/cpu/"
+    virt_type = "qemu" if "type='qemu'" in virsh("dumpxml", guest.name) else "kvm"
+    caps = virsh("domcapabilities", "--virttype", virt_type, "--arch", "x86_64", "--machine", "pc")
+    passthrough = "<mode name='host-passthrough' supported='yes'" in caps
+    one = {"sockets": "1", "dies": "1", "cores": "1", "threads": "1"}
+    said = client.post(url, {"mode": "host-passthrough", **one}, follow=True).content.decode()
+    if not passthrough:
+        assert "not host-passthrough" in html.unescape(said)
+        assert "host-passthrough" not in virsh("dumpxml", "--inactive", guest.name)
+    said = client.post(url, {"mode": "custom", "model": "qemu64", **one}, follow=True)
+    assert "Saved. It applies when the VM next starts." in said.content.decode()
+    defined = virsh("dumpxml", "--inactive", guest.name)
+    assert "<cpu mode='custom'" in defined and ">qemu64</model>" in defined
+    assert "<topology sockets='1' dies='1' cores='1' threads='1'/>" in defined
+    start_domain(guest.dom())
+    guest.wait_for_banner()
+    assert ">qemu64</model>" in virsh("dumpxml", guest.name)
