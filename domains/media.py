@@ -8,6 +8,9 @@ VM's history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,6 +26,8 @@ from vmdash.virt import definition, disks, media, nics
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
+
+T = TypeVar("T")
 
 
 @require_GET
@@ -52,153 +57,131 @@ def domain_devices(request: HttpRequest, host: str, name: str) -> HttpResponse:
 @require_POST
 def domain_media(request: HttpRequest, host: str, name: str) -> HttpResponse:
     """Insert (volume=pool/name) or eject (volume empty) the media of one drive."""
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     target, volume = request.POST.get("target", ""), request.POST.get("volume", "")
+
+    def told(done: media.Changed) -> tuple[str, str]:
+        said = f"{target}: {done.before or '(empty)'} -> {done.after or '(empty)'}"
+        if not volume:
+            return said, _("The media is ejected from %(target)s.") % {"target": target}
+        text = _("%(volume)s is in %(target)s.") % {"volume": volume, "target": target}
+        return said, _live_note(text, done.live)
+
+    work = lambda h: media.change(h, name, target, volume)  # noqa: E731
+    return _device_change(request, host, name, "media", versions.MEDIA, work, told)
+
+
+def _device_change(
+    request: HttpRequest,
+    host: str,
+    name: str,
+    action: str,
+    reason: str,
+    work: Callable[[HostRef], T],
+    told: Callable[[T], tuple[str, str]],
+) -> HttpResponse:
+    """One change of a VM's devices: through the door (CHANGE), audited either
+    way, the new definition kept in the history; `told(result)` gives the audit
+    line and the sentence for the person."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     actor = Actor.of_request(request)
     try:
-        done = media.change(host_ref, name, target, volume)
+        done = work(host_ref)
     except VirtError as err:
-        record(actor, "media", ref, Outcome.ERROR, str(err))
+        record(actor, action, ref, Outcome.ERROR, str(err))
         messages.error(request, str(err))
         return redirect("domain-devices", host, name)
-    said = f"{target}: {done.before or '(empty)'} -> {done.after or '(empty)'}"
-    record(actor, "media", ref, Outcome.OK, said)
-    try:
-        current = definition.read(host_ref, name)
-        versions.remember(
-            host_ref.slug, ref.uuid, name, current.text, actor.username, versions.MEDIA
-        )
-    except VirtError:
-        pass  # the events service's sink keeps it when it hears the change
-    if not volume:
-        text = _("The media is ejected from %(target)s.") % {"target": target}
-    else:
-        text = _("%(volume)s is in %(target)s.") % {"volume": volume, "target": target}
-    if done.live:
-        text += " " + _("The running guest sees it now; the next start keeps it.")
+    summary, text = told(done)
+    record(actor, action, ref, Outcome.OK, summary)
+    _remember_now(host_ref, ref, actor, reason)
     messages.success(request, text)
     return redirect("domain-devices", host, name)
 
 
-def _nic_done(request: HttpRequest, host: str, name: str, text: str) -> HttpResponse:
-    messages.success(request, text)
-    return redirect("domain-devices", host, name)
+def _live_note(text: str, live: bool) -> str:
+    if live:
+        return text + " " + _("The running guest sees it now; the next start keeps it.")
+    return text
 
 
 @require_POST
 def domain_nic_add(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     network = request.POST.get("network", "")
     model = request.POST.get("model", "virtio")
     mac = request.POST.get("mac", "")
-    actor = Actor.of_request(request)
-    try:
-        done = nics.add(host_ref, name, network, model, mac)
-    except VirtError as err:
-        record(actor, "nic-add", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return redirect("domain-devices", host, name)
-    record(actor, "nic-add", ref, Outcome.OK, f"{done.mac} on {network} ({model})")
-    _remember_now(host_ref, ref, actor)
-    text = _("A %(model)s NIC (%(mac)s) on network %(net)s is added.") % {
-        "model": model, "mac": done.mac, "net": network,
-    }  # fmt: skip
-    if done.live:
-        text += " " + _("The running guest sees it now; the next start keeps it.")
-    return _nic_done(request, host, name, text)
+
+    def told(done: nics.Done) -> tuple[str, str]:
+        text = _("A %(model)s NIC (%(mac)s) on network %(net)s is added.") % {
+            "model": model, "mac": done.mac, "net": network,
+        }  # fmt: skip
+        return f"{done.mac} on {network} ({model})", _live_note(text, done.live)
+
+    work = lambda h: nics.add(h, name, network, model, mac)  # noqa: E731
+    return _device_change(request, host, name, "nic-add", versions.NICS, work, told)
 
 
 @require_POST
 def domain_nic_remove(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     mac = request.POST.get("mac", "")
-    actor = Actor.of_request(request)
-    try:
-        done = nics.remove(host_ref, name, mac)
-    except VirtError as err:
-        record(actor, "nic-remove", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return redirect("domain-devices", host, name)
-    record(actor, "nic-remove", ref, Outcome.OK, done.mac)
-    _remember_now(host_ref, ref, actor)
-    if done.waiting:
-        text = _(
-            "%(mac)s is out of the definition; the running guest has not let it go yet, "
-            "it leaves at the next stop."
-        ) % {"mac": done.mac}
-    else:
-        text = _("%(mac)s is removed.") % {"mac": done.mac}
-    return _nic_done(request, host, name, text)
+
+    def told(done: nics.Done) -> tuple[str, str]:
+        if done.waiting:
+            return done.mac, _(
+                "%(mac)s is out of the definition; the running guest has not let it go yet, "
+                "it leaves at the next stop."
+            ) % {"mac": done.mac}
+        return done.mac, _("%(mac)s is removed.") % {"mac": done.mac}
+
+    work = lambda h: nics.remove(h, name, mac)  # noqa: E731
+    return _device_change(request, host, name, "nic-remove", versions.NICS, work, told)
 
 
 @require_POST
 def domain_nic_link(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     mac, up = request.POST.get("mac", ""), request.POST.get("state") == "up"
-    actor = Actor.of_request(request)
-    try:
-        done = nics.set_link(host_ref, name, mac, up)
-    except VirtError as err:
-        record(actor, "nic-link", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return redirect("domain-devices", host, name)
-    record(actor, "nic-link", ref, Outcome.OK, f"{done.mac} {'up' if up else 'down'}")
-    _remember_now(host_ref, ref, actor)
-    if up:
-        text = _("The link of %(mac)s is up.") % {"mac": done.mac}
-    else:
-        text = _("The link of %(mac)s is down.") % {"mac": done.mac}
-    return _nic_done(request, host, name, text)
 
+    def told(done: nics.Done) -> tuple[str, str]:
+        if up:
+            return f"{done.mac} up", _("The link of %(mac)s is up.") % {"mac": done.mac}
+        return f"{done.mac} down", _("The link of %(mac)s is down.") % {"mac": done.mac}
 
-def _remember_now(host: HostRef, ref: DomainRef, actor: Actor) -> None:
-    try:
-        current = definition.read(host, ref.name)
-    except VirtError:
-        return
-    versions.remember(host.slug, ref.uuid, ref.name, current.text, actor.username, versions.NICS)
+    work = lambda h: nics.set_link(h, name, mac, up)  # noqa: E731
+    return _device_change(request, host, name, "nic-link", versions.NICS, work, told)
 
 
 @require_POST
 def domain_disk_add(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     volume, bus = request.POST.get("volume", ""), request.POST.get("bus", "virtio")
     # The volume's pool is an object of its own: using it needs that pool's right.
     if "/" in volume:
         door.pool(door.who(request), host, volume.partition("/")[0], Action.MANAGE_STORAGE)
-    actor = Actor.of_request(request)
-    try:
-        done = disks.add(host_ref, name, volume, bus)
-    except VirtError as err:
-        record(actor, "disk-add", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return redirect("domain-devices", host, name)
-    record(actor, "disk-add", ref, Outcome.OK, f"{volume} as {done.target} ({bus})")
-    _remember_now(host_ref, ref, actor)
-    text = _("%(volume)s is disk %(target)s.") % {"volume": volume, "target": done.target}
-    if done.live:
-        text += " " + _("The running guest sees it now; the next start keeps it.")
-    return _nic_done(request, host, name, text)
+
+    def told(done: disks.Done) -> tuple[str, str]:
+        text = _("%(volume)s is disk %(target)s.") % {"volume": volume, "target": done.target}
+        return f"{volume} as {done.target} ({bus})", _live_note(text, done.live)
+
+    work = lambda h: disks.add(h, name, volume, bus)  # noqa: E731
+    return _device_change(request, host, name, "disk-add", versions.DISKS, work, told)
 
 
 @require_POST
 def domain_disk_remove(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     target = request.POST.get("target", "")
-    actor = Actor.of_request(request)
+
+    def told(done: disks.Done) -> tuple[str, str]:
+        if done.waiting:
+            return target, _(
+                "Disk %(target)s is out of the definition; the running guest has not let it go "
+                "yet, it leaves at the next stop. The volume stays."
+            ) % {"target": target}
+        return target, _("Disk %(target)s is removed; the volume stays.") % {"target": target}
+
+    work = lambda h: disks.remove(h, name, target)  # noqa: E731
+    return _device_change(request, host, name, "disk-remove", versions.DISKS, work, told)
+
+
+def _remember_now(host: HostRef, ref: DomainRef, actor: Actor, reason: str) -> None:
     try:
-        done = disks.remove(host_ref, name, target)
-    except VirtError as err:
-        record(actor, "disk-remove", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return redirect("domain-devices", host, name)
-    record(actor, "disk-remove", ref, Outcome.OK, target)
-    _remember_now(host_ref, ref, actor)
-    if done.waiting:
-        text = _(
-            "Disk %(target)s is out of the definition; the running guest has not let it go "
-            "yet, it leaves at the next stop. The volume stays."
-        ) % {"target": target}
-    else:
-        text = _("Disk %(target)s is removed; the volume stays.") % {"target": target}
-    return _nic_done(request, host, name, text)
+        current = definition.read(host, ref.name)
+    except VirtError:
+        return  # the events service's sink keeps it when it hears the change
+    versions.remember(host.slug, ref.uuid, ref.name, current.text, actor.username, reason)

@@ -51,6 +51,7 @@ PINNED = gettext_noop("vCPU pinning")
 NUMA = gettext_noop("guest NUMA cells")
 BOOT = gettext_noop("boot order, title or description")
 NICS = gettext_noop("network interfaces")
+DISKS = gettext_noop("disks")
 CPU = gettext_noop("CPU mode, model or topology")
 REVERTED = "reverted to the version of "
 

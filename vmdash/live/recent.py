@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from vmdash.live.listener import LayerListener
 from vmdash.live.messages import ALL
 
 log = logging.getLogger(__name__)
@@ -28,39 +29,21 @@ log = logging.getLogger(__name__)
 _REJOIN_EVERY = 3600.0
 
 
-class Recorder:
+class Recorder(LayerListener):
+    NAME = "vmdash-live-recorder"
+    WHAT = "the live recorder"
+
     def __init__(self) -> None:
+        super().__init__()
         self.listening_since: float | None = None
         self.last_at: dict[str, float] = {}
         self.down_at: dict[str, float] = {}  # hosts the events service says are down, since
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def ensure_running(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is not None and self._loop is loop and not self._task.done():
-            return
+    def _starting(self) -> None:
         self.listening_since = None
-        self._loop = loop
-        self._task = loop.create_task(self._run(), name="vmdash-live-recorder")
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - the layer hiccuped: listen again
-                log.warning("the live recorder lost the channel layer (%r); listening again", err)
-                self.listening_since = None  # pages resync until it listens again
-                await asyncio.sleep(1.0)
+    def _lost(self) -> None:
+        self.listening_since = None  # pages resync until it listens again
 
     async def _listen(self) -> None:
         layer = get_channel_layer()

@@ -27,6 +27,8 @@ from typing import Any, Protocol, TypedDict
 
 from channels.layers import get_channel_layer
 
+from vmdash.live.listener import LayerListener
+
 log = logging.getLogger(__name__)
 
 TICKS = "vmdash.ticks"
@@ -79,16 +81,18 @@ class Watcher(Protocol):
     async def tick(self, message: TickMessage) -> None: ...
 
 
-class Relay:
+class Relay(LayerListener):
     """This process's one listener on `vmdash.ticks`, and the pages it serves."""
 
+    NAME = "vmdash-live-ticks"
+    WHAT = "the tick relay"
+
     def __init__(self) -> None:
+        super().__init__()
         # host -> consumers watching it; weak, so a consumer that was cancelled
         # without its disconnect (a server's close timeout) does not stay here
         self.watchers: dict[str, weakref.WeakSet[Watcher]] = {}
         self.relayed = 0
-        self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, watcher: Watcher, hosts: set[str]) -> None:
         """`watcher` follows exactly `hosts` from now on (none: it leaves)."""
@@ -101,30 +105,6 @@ class Relay:
             self.watchers.setdefault(host, weakref.WeakSet()).add(watcher)
         if hosts:
             self.ensure_running()
-
-    def ensure_running(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._task is not None and self._loop is loop and not self._task.done():
-            return
-        self._loop = loop
-        self._task = loop.create_task(self._run(), name="vmdash-live-ticks")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - the layer hiccuped: listen again
-                log.warning("the tick relay lost the channel layer (%r); listening again", err)
-                await asyncio.sleep(1.0)
 
     async def _listen(self) -> None:
         layer = get_channel_layer()

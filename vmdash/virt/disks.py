@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from vmdash.virt.connection import pool
+from vmdash.virt.devices import detach
 from vmdash.virt.domains import lookup
 from vmdash.virt.errors import InvalidInput, NotFound, translate
 from vmdash.virt.refs import HostRef
@@ -147,18 +148,8 @@ def remove(host: HostRef, name: str, target: str) -> Done:
 
     def act(conn: libvirt.virConnect) -> Done:
         dom = lookup(conn, host, name)
-        disk = _own(DomainXML.parse(str(dom.XMLDesc(_SECURE))), target)
-        live = _own(DomainXML.parse(str(dom.XMLDesc(0))), target) if dom.isActive() else None
-        if disk is None and live is None:
-            raise NotFound(_("The VM has no disk %(t)s.") % {"t": target})
-        try:
-            if disk is not None:
-                dom.detachDeviceFlags(tostring(disk.node), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            if live is not None:
-                dom.detachDeviceFlags(tostring(live.node), libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        except libvirt.libvirtError as err:
-            raise translate(err, doing) from None
-        still = dom.isActive() and _own(DomainXML.parse(str(dom.XMLDesc(0))), target) is not None
-        return Done(target, live is not None and not still, bool(still))
+        missing = _("The VM has no disk %(t)s.") % {"t": target}
+        done = detach(dom, lambda doc: _own(doc, target), missing, doing)
+        return Done(target, done.live, done.waiting)
 
     return pool().call(host.uri, act, doing)

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from vmdash.virt.connection import pool
+from vmdash.virt.devices import detach
 from vmdash.virt.domains import lookup
 from vmdash.virt.errors import InvalidInput, NotFound, translate
 from vmdash.virt.refs import HostRef
@@ -123,19 +124,9 @@ def remove(host: HostRef, name: str, mac: str) -> Done:
 
     def act(conn: libvirt.virConnect) -> Done:
         dom = lookup(conn, host, name)
-        nic = _own(DomainXML.parse(str(dom.XMLDesc(_SECURE))), mac)
-        live_nic = _own(DomainXML.parse(str(dom.XMLDesc(0))), mac) if dom.isActive() else None
-        if nic is None and live_nic is None:
-            raise NotFound(_("The VM has no NIC with MAC %(mac)s.") % {"mac": mac})
-        try:
-            if nic is not None:
-                dom.detachDeviceFlags(tostring(nic.node), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            if live_nic is not None:
-                dom.detachDeviceFlags(tostring(live_nic.node), libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        except libvirt.libvirtError as err:
-            raise translate(err, doing) from None
-        still = dom.isActive() and _own(DomainXML.parse(str(dom.XMLDesc(0))), mac) is not None
-        return Done(mac.lower(), live_nic is not None and not still, bool(still))
+        missing = _("The VM has no NIC with MAC %(mac)s.") % {"mac": mac}
+        done = detach(dom, lambda doc: _own(doc, mac), missing, doing)
+        return Done(mac.lower(), done.live, done.waiting)
 
     return pool().call(host.uri, act, doing)
 
