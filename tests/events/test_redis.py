@@ -197,8 +197,9 @@ def test_redis_dying_mid_run_leaves_the_pages_and_the_live_stream_comes_back(
         client = loop.run_until_complete(before())
         redis.kill()
         # Pages still say what libvirt says; nothing answers 500. (A list that
-        # says libvirtd did not answer in VMDASH_HOST_TIMEOUT, as on a loaded
-        # run, is read again; its alert is in the failure message.)
+        # says a host did not answer is read again; its alert is in the failure
+        # message. Once it was another worker's VM vanishing mid-list, fixed in
+        # virt/domains.list_domains.)
         status, body = _get(web, cookies, "/domains/")
         deadline = time.monotonic() + 20
         while "host-unreachable" in body and time.monotonic() < deadline:
