@@ -194,6 +194,17 @@ def _no_foreign_running_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _default_language_after() -> Iterator[None]:
+    """A request in Russian activates Russian for its thread, and Django's
+    LocaleMiddleware leaves it so: a later test of that worker that calls code
+    outside a request would read Russian (seen once, in random order)."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
