@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from lxml import etree
 
 from vmdash.virt.connection import pool
-from vmdash.virt.domains import lookup
-from vmdash.virt.errors import InvalidInput, InvalidState, translate
+from vmdash.virt.domains import edit, lookup
+from vmdash.virt.errors import InvalidInput
 from vmdash.virt.refs import HostRef
 from vmdash.virt.xml import insert
 from vmdash.virt.xml.domain import DomainXML
@@ -124,18 +124,7 @@ def apply(
     if wrong:
         raise InvalidInput(" ".join(wrong))
 
-    def act(conn: libvirt.virConnect) -> str:
-        dom = lookup(conn, host, name)
-        if not dom.isPersistent():
-            raise InvalidState(f"{doing}: it is transient; only its live state exists.")
-        doc = DomainXML.parse(str(dom.XMLDesc(_SECURE)))
+    def change(doc: DomainXML) -> None:
         _edit(doc, orders, menu, title, description)
-        if not doc.changed:
-            return ""
-        try:
-            conn.defineXMLFlags(doc.tostring(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
-        except libvirt.libvirtError as err:
-            raise translate(err, doing) from None
-        return doc.diff()
 
-    return pool().call(host.uri, act, doing)
+    return edit(host, name, change, doing=doing, persistent_only=True)

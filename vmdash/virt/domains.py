@@ -555,24 +555,36 @@ def _define_validated(conn: libvirt.virConnect, text: str, doing: str) -> libvir
 _EDIT_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
 
 
-def edit(host: HostRef, name: str, change: Callable[[DomainXML], None]) -> str:
+def edit(
+    host: HostRef,
+    name: str,
+    change: Callable[[DomainXML], None],
+    *,
+    doing: str = "",
+    persistent_only: bool = False,
+) -> str:
     """Apply `change` to the VM's inactive XML and define it (validated).
 
     virDomainGetXMLDesc(INACTIVE|SECURE) then virDomainDefineXMLFlags(VALIDATE),
     on one connection. Returns the diff, passwords hidden; "" means nothing
-    changed and nothing was defined. NotFound, InvalidInput.
+    changed and nothing was defined. `change` may raise InvalidInput to refuse.
+    `persistent_only`: a transient VM is refused (defining it would make it
+    persistent). NotFound, InvalidInput, InvalidState.
     """
     check_name("VM", name)
+    doing = doing or f"Cannot change VM '{name}'"
 
     def act(conn: libvirt.virConnect) -> str:
-        doc = DomainXML.parse(lookup(conn, host, name).XMLDesc(_EDIT_FLAGS))
+        dom = lookup(conn, host, name)
+        if persistent_only and not dom.isPersistent():
+            raise InvalidState(f"{doing}: it is transient; only its live state exists.")
+        doc = DomainXML.parse(dom.XMLDesc(_EDIT_FLAGS))
         change(doc)
         if not doc.changed:
             return ""
         _define_validated(conn, doc.tostring(), doing)
         return doc.diff()
 
-    doing = f"Cannot change VM '{name}'"
     return pool().call(host.uri, act, doing)
 
 

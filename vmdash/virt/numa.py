@@ -19,8 +19,8 @@ from django.utils.translation import gettext as _
 
 from vmdash.virt import xml
 from vmdash.virt.connection import pool
-from vmdash.virt.domains import lookup
-from vmdash.virt.errors import InvalidInput, InvalidState, translate
+from vmdash.virt.domains import edit, lookup
+from vmdash.virt.errors import InvalidInput
 from vmdash.virt.pinning import cpuset, parse_cpuset
 from vmdash.virt.refs import HostRef
 from vmdash.virt.xml.domain import DomainXML
@@ -144,23 +144,12 @@ def _edit(doc: DomainXML, cells: list[tuple[str, int]]) -> None:
 def apply(host: HostRef, name: str, cells: list[tuple[str, int]]) -> str:
     """Save the guest's NUMA cells (vCPU list, memory KiB); the diff ("" if none).
     InvalidInput with the reasons; libvirt's sentence for what it refuses."""
-    doing = f"Cannot set the NUMA cells of VM '{name}'"
 
-    def act(conn: libvirt.virConnect) -> str:
-        dom = lookup(conn, host, name)
-        if not dom.isPersistent():
-            raise InvalidState(f"{doing}: it is transient; only its live state exists.")
-        doc = DomainXML.parse(str(dom.XMLDesc(_SECURE)))
+    def change(doc: DomainXML) -> None:
         wrong = problems(cells, doc.vcpus or 1, doc.memory_kib or 0)
         if wrong:
             raise InvalidInput(" ".join(wrong))
         _edit(doc, cells)
-        if not doc.changed:
-            return ""
-        try:
-            conn.defineXMLFlags(doc.tostring(), libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
-        except libvirt.libvirtError as err:
-            raise translate(err, doing) from None
-        return doc.diff()
 
-    return pool().call(host.uri, act, doing)
+    doing = f"Cannot set the NUMA cells of VM '{name}'"
+    return edit(host, name, change, doing=doing, persistent_only=True)
