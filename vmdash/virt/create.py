@@ -23,7 +23,7 @@ from lxml import etree
 
 from vmdash.virt import cloudinit, storage
 from vmdash.virt.connection import pool
-from vmdash.virt.errors import NotFound, VirtError
+from vmdash.virt.errors import NotFound, VirtError, still_there
 from vmdash.virt.refs import DomainRef, HostRef, VolumeRef
 from vmdash.virt.xml import parse
 from vmdash.virt.xml.newdomain import DiskKind, Firmware, VmSpec, build
@@ -110,10 +110,13 @@ def _read_facts(conn: libvirt.virConnect, arch: str) -> HostFacts:
     secure = "yes" in _values(dc, f"{loader}/enum[@name='secure']/value")
     tpm = dc.find("devices/tpm[@supported='yes']") is not None
     vcpu_max = dc.find("vcpu")
-    pools = []
-    for p in conn.listAllStoragePools(0):
+
+    def free(p: libvirt.virStoragePool) -> PoolFree:
         active = bool(p.isActive())
-        pools.append(PoolFree(p.name(), int(p.info()[3]) if active else 0, active))
+        return PoolFree(p.name(), int(p.info()[3]) if active else 0, active)
+
+    # A pool deleted while this is read (another person, a test) is left out.
+    pools = still_there(conn.listAllStoragePools(0), free, libvirt.VIR_ERR_NO_STORAGE_POOL)
     return HostFacts(
         virt_type=virt_type,
         why=why,
