@@ -7,7 +7,7 @@ from pathlib import Path
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
-from vmdash.env import database, envbool, envint, envlist, envstr, secret_key
+from vmdash.env import database, envbool, envfloat, envint, envlist, envstr, secret_key
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Host] and friends work at run time
 
@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "storage",
     "people",
     "stats",
+    "vmdash.hooks",
 ]
 
 MIDDLEWARE = [
@@ -164,6 +165,17 @@ VMDASH_METRICS_TOKEN = envstr("VMDASH_METRICS_TOKEN", "")
 # Seconds between two reads of a list libvirt sends no event for (a pool's
 # volumes, the pools table) while a page shows it.
 VMDASH_LIST_POLL = envint("VMDASH_LIST_POLL", 10)
+# Webhooks (vmdash/hooks, docs/webhooks.md), delivered where the events
+# service runs: a failed try waits BASE·2^(n-1) seconds (at most CAP) and a
+# delivery is given up after ATTEMPTS tries of TIMEOUT seconds each. The
+# sender looks at the queue every POLL seconds (at once for events of its own
+# process); pools, grants and failed logins are checked every CHECK_INTERVAL.
+VMDASH_HOOK_RETRY_BASE = envfloat("VMDASH_HOOK_RETRY_BASE", 1.0)
+VMDASH_HOOK_RETRY_CAP = envfloat("VMDASH_HOOK_RETRY_CAP", 60.0)
+VMDASH_HOOK_ATTEMPTS = envint("VMDASH_HOOK_ATTEMPTS", 8)
+VMDASH_HOOK_TIMEOUT = envfloat("VMDASH_HOOK_TIMEOUT", 5.0)
+VMDASH_HOOK_POLL = envfloat("VMDASH_HOOK_POLL", 1.0)
+VMDASH_HOOK_CHECK_INTERVAL = envfloat("VMDASH_HOOK_CHECK_INTERVAL", 60.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
