@@ -12,6 +12,7 @@ urlpatterns = [
     path("domains/", include("domains.list_urls")),
     path("", include("people.urls")),  # users/ groups/ me/ audit/
     path("access/", include("vmdash.access.urls")),
+    path("hooks/", include("vmdash.hooks.urls")),
     path("", include("stats.urls")),  # graphs of VMs and hosts, /metrics
 ]
 

@@ -1,0 +1,50 @@
+"""The hook form: a URL vmdash can post to, and events from the fixed list."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from vmdash.hooks.kinds import CHOOSABLE
+from vmdash.hooks.models import Hook
+
+
+class HookForm(forms.ModelForm[Hook]):
+    events = forms.MultipleChoiceField(
+        label=gettext_lazy("Events"),
+        choices=[(k.value, k.label) for k in CHOOSABLE],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Hook
+        fields = ["name", "url", "events", "pool_threshold", "login_threshold", "enabled"]
+        help_texts = {
+            "url": gettext_lazy("http:// or https://; vmdash posts JSON to it."),
+            "pool_threshold": gettext_lazy("For “Storage pool above its threshold”: percent used."),
+            "login_threshold": gettext_lazy(
+                "For “Failed logins above the threshold”: failures in a row for one user name."
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["url"].widget.attrs["placeholder"] = "https://example.org/vmdash-hook"
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"]).strip()
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise forms.ValidationError(
+                _("Enter an http:// or https:// URL with a host name."), code="scheme"
+            )
+        if parts.username or parts.password:
+            raise forms.ValidationError(
+                _("Leave user and password out of the URL; the signature proves the sender."),
+                code="credentials",
+            )
+        return url
