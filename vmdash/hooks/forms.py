@@ -14,6 +14,13 @@ from vmdash.hooks.models import Hook
 
 
 class HookForm(forms.ModelForm[Hook]):
+    # A URL typed without a scheme is taken as https (Django 6's default).
+    url = forms.URLField(
+        label=gettext_lazy("URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=gettext_lazy("http:// or https://; vmdash posts JSON to it."),
+    )
     events = forms.MultipleChoiceField(
         label=gettext_lazy("Events"),
         choices=[(k.value, k.label) for k in CHOOSABLE],
@@ -24,7 +31,6 @@ class HookForm(forms.ModelForm[Hook]):
         model = Hook
         fields = ["name", "url", "events", "pool_threshold", "login_threshold", "enabled"]
         help_texts = {
-            "url": gettext_lazy("http:// or https://; vmdash posts JSON to it."),
             "pool_threshold": gettext_lazy("For “Storage pool above its threshold”: percent used."),
             "login_threshold": gettext_lazy(
                 "For “Failed logins above the threshold”: failures in a row for one user name."
