@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group, User
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from people import tokens
+from people.models import ApiToken
+from vmdash.access.forms import WhereForm
 from vmdash.models import AuditEntry
 
 RESERVED = {"add"}  # /users/add/ is the form, not a user's page
@@ -199,3 +204,64 @@ class CodeForm(forms.Form):
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
         ),
     )
+
+
+TOKEN_DAYS = 90  # the default life of a new API token
+
+
+class TokenForm(WhereForm):
+    """A new API token of `user`: a name, an end, and maybe a role on a scope as its bound."""
+
+    name = forms.CharField(
+        label=_("Name"), max_length=60, help_text=_("What it is for, e.g. backup script.")
+    )
+    field_order = ["name", "expires_at", "role", "scope", "host", "object_name", "tag"]
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        role = self.fields["role"]
+        assert isinstance(role, forms.ModelChoiceField)
+        role.required = False
+        role.empty_label = _("All my rights")
+        role.help_text = _(
+            "A token with a role may do only what the role allows on the scope below, "
+            "and never more than you may."
+        )
+        self.fields["scope"].required = False
+        self.fields["expires_at"].help_text = _("Empty: it never ends (not advised).")
+        self.fields["expires_at"].initial = (
+            timezone.localtime() + timedelta(days=TOKEN_DAYS)
+        ).strftime("%Y-%m-%dT%H:%M")
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data.get("name") or "").strip()
+        if ApiToken.objects.filter(user=self.user, name=name).exists():
+            raise forms.ValidationError(_("You already have a token of this name."))
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        if self.cleaned_data.get("role") is None:  # all of the user's rights: no scope
+            data = forms.Form.clean(self) or {}
+            ends = data.get("expires_at")
+            if ends is not None and ends <= timezone.now():
+                self.add_error("expires_at", _("This time has passed; choose one ahead."))
+            return data
+        if not self.cleaned_data.get("scope"):
+            self.add_error("scope", _("Choose where the role applies."))
+            return self.cleaned_data
+        return super().clean()
+
+    def save(self) -> tuple[ApiToken, str]:
+        """The new token and its whole secret text, to show once."""
+        data = self.cleaned_data
+        token = ApiToken(
+            user=self.user,
+            name=data["name"],
+            role=data.get("role"),
+            expires_at=data.get("expires_at"),
+        )
+        if token.role is not None:
+            for field, value in self.where().items():
+                setattr(token, field, value)
+        return token, tokens.issue(token)

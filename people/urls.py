@@ -28,6 +28,8 @@ urlpatterns = [
     path("groups/<int:pk>/two-factor/", twofactor_views.group_two_factor, name="group-two-factor"),
     path("me/", views.me, name="me"),
     path("me/password/", views.me_password, name="me-password"),
+    path("me/tokens/", views.me_token_add, name="me-token-add"),
+    path("me/tokens/<str:key>/revoke/", views.me_token_revoke, name="me-token-revoke"),
     # Only a cookie (django_language), read by LocaleMiddleware and the live sockets.
     path("me/language/", set_language, name="me-language"),
     path("me/two-factor/", twofactor_views.me_two_factor, name="me-two-factor"),

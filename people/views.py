@@ -21,9 +21,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from people import lockout, twofactor
-from people.forms import GroupForm, MembersForm, MembershipForm, PasswordChoice, UserCreateForm
+from people.forms import (
+    GroupForm,
+    MembersForm,
+    MembershipForm,
+    PasswordChoice,
+    TokenForm,
+    UserCreateForm,
+)
 from people.grants import by_scope, grants_of
-from people.models import SecondFactorRequired
+from people.models import ApiToken, SecondFactorRequired
 from vmdash import door
 from vmdash.access.models import Grant
 from vmdash.audit import Actor, Outcome, record
@@ -326,7 +333,12 @@ def me(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _me_context(request: HttpRequest, who: Who, form: PasswordChangeForm) -> dict[str, object]:
+def _me_context(
+    request: HttpRequest,
+    who: Who,
+    form: PasswordChangeForm,
+    token_form: TokenForm | None = None,
+) -> dict[str, object]:
     user = request.user
     assert isinstance(user, User)
     return {
@@ -334,7 +346,36 @@ def _me_context(request: HttpRequest, who: Who, form: PasswordChangeForm) -> dic
         "blocks": by_scope(grants_of(user)),
         "form": form,
         "two_factor": twofactor.totp_device(user) is not None,
+        "tokens": ApiToken.objects.filter(user=user).select_related("role"),
+        "token_form": token_form or TokenForm(user=user),
     }
+
+
+@require_POST
+def me_token_add(request: HttpRequest) -> HttpResponse:
+    """A new API token of one's own, shown once on a page no cache keeps."""
+    who = door.who(request)
+    user = request.user
+    assert isinstance(user, User)
+    form = TokenForm(request.POST, user=user)
+    if not form.is_valid():
+        context = _me_context(request, who, PasswordChangeForm(user), token_form=form)
+        return render(request, "people/me.html", context, status=400)
+    token, secret = form.save()
+    _audit(request, "token-add", "token", f"{user.get_username()}/{token.name}")
+    response = render(request, "people/token_once.html", {"token": token, "secret": secret})
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+@require_POST
+def me_token_revoke(request: HttpRequest, key: str) -> HttpResponse:
+    door.who(request)
+    token = get_object_or_404(ApiToken, user=request.user, key=key)
+    token.delete()
+    _audit(request, "token-revoke", "token", f"{request.user.get_username()}/{token.name}")
+    messages.success(request, _("Token “%(name)s” is revoked.") % {"name": token.name})
+    return redirect("me")
 
 
 @require_POST

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Protocol, TypeVar
@@ -109,6 +109,9 @@ class Who:
     active: bool = False
     superuser: bool = False
     rules: tuple[Rule, ...] = ()  # their live grants, also those given to their groups
+    # An API token narrowed to a role on a scope (people/tokens.py): what the
+    # person may do is also bounded by these rules (the intersection).
+    within: Who | None = None
 
     @classmethod
     def of(cls, user: _User, rules: Iterable[Rule] = ()) -> Who:
@@ -132,7 +135,14 @@ class Who:
     @property
     def uses_tags(self) -> bool:
         """Does any grant of this person depend on VM tags (refs must carry them)?"""
+        if self.within is not None and self.within.uses_tags:
+            return True
         return not self.superuser and bool(self.index.tags)
+
+    def narrowed(self, rules: Iterable[Rule]) -> Who:
+        """This person as a token limited to `rules` sees them (never more than they may)."""
+        limit = Who(self.user_id, self.username, active=True, rules=tuple(rules))
+        return replace(self, within=limit)
 
     @property
     def next_expiry(self) -> float | None:
@@ -206,6 +216,8 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
     """
     if not who.active:
         return False
+    if who.within is not None and not can(who.within, action, ref):
+        return False
     if who.superuser:
         return True
     now = time.time()
@@ -229,6 +241,8 @@ def can(who: Who, action: Action, ref: Ref = None) -> bool:
 def can_somewhere(who: Who, action: Action) -> bool:
     """Does `who` hold `action` on anything at all (to offer a page that lists those places)?"""
     if not who.active:
+        return False
+    if who.within is not None and not can_somewhere(who.within, action):
         return False
     if who.superuser:
         return True
@@ -272,6 +286,8 @@ def sees_every_vm(who: Who, host: HostRef) -> bool:
     the VMs this person may see (a count is information too).
     """
     if not who.active:
+        return False
+    if who.within is not None and not sees_every_vm(who.within, host):
         return False
     if who.superuser:
         return True

@@ -21,15 +21,9 @@ from vmdash.virt.xml.tags import tag_problem
 _RESOLVE = {"vm": domain_ref, "pool": pool_ref, "network": network_ref}
 
 
-class GrantForm(forms.Form):
-    user = forms.ModelChoiceField(
-        get_user_model().objects.filter(is_active=True),
-        required=False,
-        label=gettext_lazy("User"),
-    )
-    group = forms.ModelChoiceField(
-        Group.objects.all(), required=False, label=gettext_lazy("or group")
-    )
+class WhereForm(forms.Form):
+    """A role on a scope, maybe until a time: what a grant gives and a token is bounded by."""
+
     role = forms.ModelChoiceField(Role.objects.all(), label=gettext_lazy("Role"))
     scope = forms.ChoiceField(choices=Grant.Scope.choices, label=gettext_lazy("On"))
     host = forms.ModelChoiceField(
@@ -55,12 +49,9 @@ class GrantForm(forms.Form):
         ),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    note = forms.CharField(required=False, max_length=200, label=gettext_lazy("Note"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if bool(data.get("user")) == bool(data.get("group")):
-            self.add_error("user", _("Choose a user or a group (one of them)."))
         scope, host = data.get("scope"), data.get("host")
         if scope == Grant.Scope.TAG:
             self._tag(data)
@@ -91,19 +82,45 @@ class GrantForm(forms.Form):
         except VirtError as err:
             self.add_error("object_name", str(err))
 
-    def grant(self, by: Any) -> Grant:
+    def where(self) -> dict[str, Any]:
+        """The scope's fields as a Grant (and an ApiToken) keeps them."""
         data = self.cleaned_data
         ref = data.get("ref")
         scope = data["scope"]
+        return {
+            "scope": scope,
+            "host": data["host"].slug if scope not in (Grant.Scope.SITE, Grant.Scope.TAG) else "",
+            "tag": data.get("tag", "") if scope == Grant.Scope.TAG else "",
+            "object_uuid": ref.uuid if ref is not None else "",
+            "object_name": ref.name if ref is not None else "",
+        }
+
+
+class GrantForm(WhereForm):
+    user = forms.ModelChoiceField(
+        get_user_model().objects.filter(is_active=True),
+        required=False,
+        label=gettext_lazy("User"),
+    )
+    group = forms.ModelChoiceField(
+        Group.objects.all(), required=False, label=gettext_lazy("or group")
+    )
+    note = forms.CharField(required=False, max_length=200, label=gettext_lazy("Note"))
+    field_order = ["user", "group", "role", "scope", "host", "object_name", "tag", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if bool(data.get("user")) == bool(data.get("group")):
+            self.add_error("user", _("Choose a user or a group (one of them)."))
+        return data
+
+    def grant(self, by: Any) -> Grant:
+        data = self.cleaned_data
         return Grant.objects.create(
             user=data.get("user"),
             group=data.get("group"),
             role=data["role"],
-            scope=scope,
-            host=data["host"].slug if scope not in (Grant.Scope.SITE, Grant.Scope.TAG) else "",
-            tag=data.get("tag", "") if scope == Grant.Scope.TAG else "",
-            object_uuid=ref.uuid if ref is not None else "",
-            object_name=ref.name if ref is not None else "",
+            **self.where(),
             expires_at=data.get("expires_at"),
             note=data.get("note") or "",
             created_by=by,
