@@ -71,14 +71,14 @@ def list_hosts(query: QueryDict, visible_slugs: set[str]) -> set[str]:
     return ({only} & visible_slugs) if only else set(visible_slugs)
 
 
-def _read_rows(who: Who, hosts: list[HostRef]) -> tuple[list[DomainSummary], list[PerHost[Any]]]:
+def read_rows(who: Who, hosts: list[HostRef]) -> tuple[list[DomainSummary], list[PerHost[Any]]]:
     results = each_host(hosts, virt_domains.list_domains, settings.VMDASH_HOST_TIMEOUT)
     rows = [d for r in results for d in r.value or []]
     allowed = set(visible(who, [d.ref for d in rows]))
     return [d for d in rows if d.ref in allowed], [r for r in results if r.error]
 
 
-def _filtered(
+def filtered(
     rows: list[DomainSummary], query: QueryDict, load: dict[tuple[str, str], Load]
 ) -> list[DomainSummary]:
     state, q = query.get("state", ""), query.get("q", "").strip().casefold()
@@ -112,11 +112,11 @@ def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
     hosts = door.visible_hosts(who)
     shown = list_hosts(query, {h.slug for h in hosts})
     refs = {h.slug: h.ref for h in hosts if h.slug in shown}
-    rows, errors = _read_rows(who, list(refs.values()))
+    rows, errors = read_rows(who, list(refs.values()))
     sort = query.get("sort", "name")
     # Every row's load only to sort by it; else only the page's rows'.
     load = loads((d.host, d.uuid) for d in rows) if sort.lstrip("-") in LOAD_SORTS else {}
-    rows = _filtered(rows, query, load)
+    rows = filtered(rows, query, load)
     page = Paginator(rows, settings.VMDASH_PAGE_SIZE).get_page(query.get("page"))
     page_rows = _with_metadata(list(page.object_list), refs)
     if not load:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "people",
     "stats",
     "vmdash.hooks",
+    "ninja",  # its bundled Swagger UI for /api/docs/ (static files, no CDN)
 ]
 
 MIDDLEWARE = [
@@ -285,6 +286,9 @@ VMDASH_SSH_KEY_DIR = envstr("VMDASH_SSH_KEY_DIR", str(DATA_DIR / "ssh"))
 VMDASH_TEST_DRIVER_DIR = envstr("VMDASH_TEST_DRIVER_DIR", str(BASE_DIR / "tests" / "data"))
 # VMs per page on the VM list.
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
+# API calls allowed per token (or browser session) in each web process, as
+# "<n>/<s|min|h|d>" (vmdash/api/core.py); beyond it: 429 with Retry-After.
+VMDASH_API_RATE = envstr("VMDASH_API_RATE", "1200/min")
 # Audit entries older than this many days go at `manage.py vmdash_audit_prune`; 0 keeps them all.
 VMDASH_AUDIT_DAYS = envint("VMDASH_AUDIT_DAYS", 0)
 # Libvirt events kept for the VM timeline (docs/timeline.md), in days; 0 keeps them all.

@@ -1,0 +1,205 @@
+"""Every API operation goes through the door: the token matrix (who by operation).
+
+The operations come from the API's own schema, so an operation added without
+a line here fails the test (and one that forgets to ask the door fails the
+rows where it must refuse). Asked through the Django test client on libvirt's
+test driver (host "demo": VM test, network default, pool default-pool); what
+was done is checked with libvirt where it changes something.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from people import tokens
+from people.models import ApiToken
+from vmdash.access.models import Grant, Role
+from vmdash.api.urls import api
+from vmdash.models import AuditEntry, Host
+from vmdash.virt import domains as virt_domains
+
+pytestmark = pytest.mark.django_db
+
+NAMES = {"vms": "test", "networks": "default", "pools": "default-pool"}
+OPS = {"vms": "autostart-on", "networks": "autostart-on", "pools": "refresh"}
+
+
+def operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema(path_prefix="/api/v1")
+    return sorted((m.upper(), p) for p, ops in schema["paths"].items() for m in ops)
+
+
+def concrete(path: str) -> str:
+    kind = next((k for k in NAMES if f"/{k}/{{name}}" in path), "")
+    return (
+        path.replace("{host}", "demo")
+        .replace("{name}", NAMES.get(kind, ""))
+        .replace("{op}", OPS.get(kind, ""))
+    )
+
+
+# Who may do what: "ok" (2xx), or the refusal. Site-wide lists answer 200
+# with only what one may see (checked apart below).
+EVERYWHERE = {"/api/v1/me/": "ok", "/api/v1/hosts/": "ok", "/api/v1/vms/": "ok"}
+FULL = "ok"
+
+
+def expected(persona: str, method: str, path: str) -> int | str:
+    if persona == "nobody":
+        return 401
+    if persona == "alice":  # superuser, token with all her rights
+        return FULL
+    if path in EVERYWHERE:
+        return "ok"
+    if path == "/api/v1/audit/":
+        return 403
+    if persona == "bob":  # no grant at all: nothing of demo exists for him
+        return 404
+    # alice's token narrowed to Viewer on VM test; erin's (Operator on demo)
+    # narrowed to Viewer on the site: both may see VM test and do nothing to it.
+    vm_part = "/vms/{name}/" in path
+    if persona == "alice-viewer" and not vm_part and path != "/api/v1/hosts/{host}/":
+        # networks and pools of demo: the host is seen, its objects are not.
+        return "ok" if path.endswith(("/networks/", "/pools/")) else 404
+    if method != "GET" or path.endswith(("/xml/", "/console/")):
+        return 403  # operate, change, console: not a Viewer's
+    if persona == "erin-viewer" and ("/networks/" in path or "/pools/" in path):
+        return "ok"  # Viewer on the site sees them
+    return "ok"
+
+
+@pytest.fixture
+def demo(db: None) -> Host:
+    return Host.objects.create(slug="demo", name="Demo", uri="test:///default")
+
+
+def token(user: User, role: str | None = None, **where: str) -> str:
+    row = ApiToken(user=user, name=f"t-{role}", role=Role.objects.get(slug=role) if role else None)
+    for field, value in where.items():
+        setattr(row, field, value)
+    return tokens.issue(row)
+
+
+@pytest.fixture
+def personas(demo: Host, alice: User, bob: User) -> dict[str, dict[str, str]]:
+    vm = virt_domains.get_summary(demo.ref, "test")
+    erin = User.objects.create_user("erin", password="erin-pw-1")
+    Grant.objects.create(
+        user=erin, role=Role.objects.get(slug="operator"), scope="host", host="demo"
+    )
+    raw = {
+        "alice": token(alice),
+        "bob": token(bob),
+        "alice-viewer": token(
+            alice, "viewer", scope="vm", host="demo", object_uuid=vm.uuid, object_name="test"
+        ),
+        "erin-viewer": token(erin, "viewer", scope="site"),
+    }
+    return {"nobody": {}, **{k: {"HTTP_AUTHORIZATION": f"Bearer {v}"} for k, v in raw.items()}}
+
+
+def call(method: str, path: str, headers: dict[str, str], admin: dict[str, str]) -> int:
+    url = concrete(path)
+    if method == "PUT":  # the definition as it is, with its digest: a change of nothing
+        body = Client().get(url, **admin).json()
+        return Client().put(url, body, content_type="application/json", **headers).status_code
+    if method == "POST":
+        return Client().post(f"{url}?confirm={NAMES['vms']}", **headers).status_code
+    return Client().get(url, **headers).status_code
+
+
+@pytest.mark.parametrize("persona", ["nobody", "bob", "alice", "alice-viewer", "erin-viewer"])
+def test_every_operation_answers_each_persona_as_the_door_says(persona, personas):
+    wrong = []
+    for method, path in operations():
+        want = expected(persona, method, path)
+        got = call(method, path, personas[persona], personas["alice"])
+        if (want == "ok" and not 200 <= got < 300) or (want != "ok" and got != want):
+            wrong.append(f"{method} {path}: {got}, not {want}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_matrix_knows_every_operation():
+    # A new operation must be thought through above; these are the ones there are.
+    paths = {p for _m, p in operations()}
+    assert all("{host}" not in p or p.startswith("/api/v1/hosts/{host}") for p in paths)
+    assert {p for p in paths if "{host}" not in p} == {*EVERYWHERE, "/api/v1/audit/"}
+
+
+def test_lists_hold_only_what_one_may_see(personas, demo: Host):
+    def get(who: str, url: str) -> object:
+        return Client().get(url, **personas[who]).json()
+
+    assert get("bob", "/api/v1/hosts/") == []
+    assert get("bob", "/api/v1/vms/")["items"] == []
+    assert [h["slug"] for h in get("alice-viewer", "/api/v1/hosts/")] == ["demo"]
+    assert [v["name"] for v in get("alice-viewer", "/api/v1/vms/")["items"]] == ["test"]
+    assert get("alice-viewer", "/api/v1/hosts/demo/networks/") == []
+    assert [p["name"] for p in get("erin-viewer", "/api/v1/hosts/demo/pools/")] == ["default-pool"]
+
+
+def test_a_narrowed_token_may_not_do_what_its_user_may(personas, demo: Host):
+    """erin operates demo's VMs; her Viewer token may not; a token with all her rights may."""
+    url = "/api/v1/hosts/demo/vms/test/actions/pause/"
+    refused = Client().post(url, **personas["erin-viewer"])
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "You may not do this to test."
+    assert virt_domains.get_summary(demo.ref, "test").state.value == "running"
+    erin = User.objects.get(username="erin")
+    full = {"HTTP_AUTHORIZATION": f"Bearer {token(erin)}"}
+    done = Client().post(url, **full)
+    assert done.status_code == 200, done.content
+    assert virt_domains.get_summary(demo.ref, "test").state.value == "paused"  # libvirt says so
+    entry = AuditEntry.objects.filter(action="pause").get()
+    assert (entry.username, entry.via, entry.outcome) == ("erin", "api", "ok")
+    assert Client().post("/api/v1/hosts/demo/vms/test/actions/resume/", **full).status_code == 200
+
+
+def test_destroying_asks_for_the_name_again(personas, demo: Host):
+    url = "/api/v1/hosts/demo/vms/test/actions/force-off/"
+    refused = Client().post(url, **personas["alice"])
+    assert refused.status_code == 400
+    assert "send confirm=test" in refused.json()["detail"]
+    assert virt_domains.get_summary(demo.ref, "test").state.value == "running"
+
+
+def test_the_browser_session_needs_csrf_for_a_post(alice: User, demo: Host):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    assert browser.get("/api/v1/hosts/demo/vms/test/").status_code == 200
+    refused = browser.post("/api/v1/hosts/demo/vms/test/actions/pause/")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+    assert virt_domains.get_summary(demo.ref, "test").state.value == "running"
+
+
+def test_a_stale_digest_is_refused_with_409(personas, demo: Host):
+    url = "/api/v1/hosts/demo/vms/test/xml/"
+    got = Client().get(url, **personas["alice"]).json()
+    changed = got["xml"].replace("</domain>", "<description>x</description></domain>")
+    first = Client().put(url, {"xml": changed, "digest": got["digest"]},
+                         content_type="application/json", **personas["alice"])  # fmt: skip
+    assert first.status_code == 200, first.content
+    assert "<description>x</description>" in first.json()["diff"].replace("+  ", "")
+    again = Client().put(url, {"xml": got["xml"], "digest": got["digest"]},
+                         content_type="application/json", **personas["alice"])  # fmt: skip
+    assert again.status_code == 409
+    assert "changed" in again.json()["detail"]
+
+
+def test_the_schema_is_openapi_3_and_public_the_docs_page_is_not(as_alice: Client):
+    schema = Client().get("/api/schema/")
+    assert schema.status_code == 200
+    doc = schema.json()
+    assert doc["openapi"].startswith("3.")
+    assert all(p.startswith("/api/v1/") for p in doc["paths"])
+    assert {"Token", "Session"} <= set(doc["components"]["securitySchemes"])
+    assert Client().get("/api/docs/").status_code == 302  # to the login
+    page = as_alice.get("/api/docs/")
+    assert page.status_code == 200
+    assert (
+        b"ninja/swagger-ui-bundle.js" in page.content
+        and b'data-schema-url="/api/schema/"' in page.content
+    )

@@ -1,0 +1,286 @@
+"""Hosts, networks, storage pools and volumes, the audit trail, and who is calling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+
+from people.models import ApiToken
+from vmdash import door
+from vmdash.access.models import Grant
+from vmdash.api.core import answers
+from vmdash.api.schemas import AuditOut, HostOut, Me, OpDone, Page, Paging
+from vmdash.audit import Actor, perform
+from vmdash.models import AuditEntry
+from vmdash.policy import Action, require, visible
+from vmdash.virt import networks as virt_networks
+from vmdash.virt import storage as virt_storage
+from vmdash.virt.networks import Attachment, Lease, Subnet
+from vmdash.virt.storage import PoolOp, VolumeUser
+
+router = Router()
+
+
+# --- who is calling -----------------------------------------------------------
+
+
+@router.get("/me/", response=answers(Me), tags=["Account"], summary="Who this token or login is")
+def me(request: HttpRequest) -> Me:
+    who = door.who(request)
+    token: ApiToken | None = getattr(request, "api_token", None)
+    where = None
+    if token is not None and token.role is not None:
+        where = Grant(scope=token.scope, host=token.host, object_name=token.object_name,
+                      tag=token.tag).where  # fmt: skip
+    return Me(
+        username=who.username,
+        superuser=who.superuser,
+        token=token.name if token else None,
+        token_role=str(token.role) if token and token.role else None,
+        token_scope=str(where) if where is not None else None,
+        token_expires_at=token.expires_at if token else None,
+    )
+
+
+# --- hosts ----------------------------------------------------------------------
+
+
+def _host(h: Any) -> HostOut:
+    from vmdash.live.recent import recorder
+
+    since = recorder().down_since(h.slug)
+    return HostOut(
+        slug=h.slug, name=h.name or h.slug, uri=h.uri,
+        state="down" if since is not None else "up", down_since=since,
+    )  # fmt: skip
+
+
+@router.get("/hosts/", response=answers(list[HostOut]), tags=["Hosts"], summary="Hosts you may see")
+def host_list(request: HttpRequest) -> list[HostOut]:
+    return [_host(h) for h in door.visible_hosts(door.who(request))]
+
+
+@router.get("/hosts/{host}/", response=answers(HostOut), tags=["Hosts"], summary="One host")
+def host_detail(request: HttpRequest, host: str) -> HostOut:
+    ref = door.host(door.who(request), host)
+    found = next(h for h in door.visible_hosts(door.who(request)) if h.slug == ref.slug)
+    return _host(found)
+
+
+# --- networks -------------------------------------------------------------------
+
+
+class NetworkOut(Schema):
+    host: str
+    name: str
+    uuid: str
+    active: bool
+    persistent: bool
+    autostart: bool
+    mode: str
+    bridge: str
+    domain: str
+    subnets: list[Subnet]
+    attachments: list[Attachment]
+
+
+class NetworkDetailOut(Schema):
+    network: NetworkOut
+    leases: list[Lease]
+
+
+def _network(n: virt_networks.NetworkSummary) -> NetworkOut:
+    return NetworkOut(
+        host=n.host, name=n.name, uuid=n.uuid, active=n.active, persistent=n.persistent,
+        autostart=n.autostart, mode=str(n.mode), bridge=n.bridge, domain=n.domain,
+        subnets=list(n.subnets), attachments=list(n.attachments),
+    )  # fmt: skip
+
+
+@router.get(
+    "/hosts/{host}/networks/", response=answers(list[NetworkOut]), tags=["Networks"],
+    summary="Virtual networks of a host",
+)  # fmt: skip
+def network_list(request: HttpRequest, host: str) -> list[NetworkOut]:
+    who = door.who(request)
+    href = door.host(who, host)
+    nets = virt_networks.list_networks(href)
+    allowed = set(visible(who, [n.ref for n in nets]))
+    return [_network(n) for n in nets if n.ref in allowed]
+
+
+@router.get(
+    "/hosts/{host}/networks/{name}/", response=answers(NetworkDetailOut), tags=["Networks"],
+    summary="One virtual network, with its DHCP leases",
+)  # fmt: skip
+def network_detail(request: HttpRequest, host: str, name: str) -> NetworkDetailOut:
+    href, _ref = door.network(door.who(request), host, name)
+    d = virt_networks.get_detail(href, name)
+    return NetworkDetailOut(network=_network(d.summary), leases=list(d.leases))
+
+
+NetworkAction = Literal["start", "stop", "autostart-on", "autostart-off"]
+
+
+@router.post(
+    "/hosts/{host}/networks/{name}/actions/{op}/", response=answers(OpDone, 400),
+    tags=["Networks"], summary="Start, stop, autostart on or off",
+)  # fmt: skip
+def network_action(request: HttpRequest, host: str, name: str, op: NetworkAction) -> OpDone:
+    href, ref = door.network(door.who(request), host, name, Action.MANAGE_NETWORKS)
+    operation = virt_networks.Op(op)
+    perform(
+        Actor.of_request(request, via="api"), f"network-{op}", ref,
+        lambda: virt_networks.run_op(href, name, operation),
+    )  # fmt: skip
+    return OpDone(host=host, name=name, done=_("Network “%(name)s”: done.") % {"name": name})
+
+
+# --- storage --------------------------------------------------------------------
+
+
+class PoolOut(Schema):
+    host: str
+    name: str
+    uuid: str
+    type: str
+    state: str
+    active: bool
+    autostart: bool
+    persistent: bool
+    capacity: int
+    allocation: int
+    available: int
+    used_percent: int
+    target_path: str
+    source: str
+    volume_count: int | None
+
+
+class VolumeOut(Schema):
+    name: str
+    path: str
+    type: str
+    format: str
+    capacity: int
+    allocation: int
+    backing: str
+    users: list[VolumeUser]
+
+
+class VolumeFilters(Paging):
+    q: str = Field("", max_length=200, description="part of the name")
+
+
+def _pool(p: virt_storage.PoolSummary) -> PoolOut:
+    return PoolOut(
+        host=p.ref.host, name=p.name, uuid=p.uuid, type=p.type, state=str(p.state),
+        active=p.active, autostart=p.autostart, persistent=p.persistent, capacity=p.capacity,
+        allocation=p.allocation, available=p.available, used_percent=p.used_percent,
+        target_path=p.target_path, source=p.source, volume_count=p.volume_count,
+    )  # fmt: skip
+
+
+@router.get(
+    "/hosts/{host}/pools/", response=answers(list[PoolOut]), tags=["Storage"],
+    summary="Storage pools of a host",
+)  # fmt: skip
+def pool_list(request: HttpRequest, host: str) -> list[PoolOut]:
+    who = door.who(request)
+    href = door.host(who, host)
+    pools = virt_storage.list_pools(href)
+    allowed = set(visible(who, [p.ref for p in pools]))
+    return [_pool(p) for p in pools if p.ref in allowed]
+
+
+@router.get(
+    "/hosts/{host}/pools/{name}/", response=answers(PoolOut), tags=["Storage"],
+    summary="One storage pool",
+)  # fmt: skip
+def pool_detail(request: HttpRequest, host: str, name: str) -> PoolOut:
+    href, _ref = door.pool(door.who(request), host, name)
+    return _pool(virt_storage.get_pool(href, name))
+
+
+PoolAction = Literal["start", "stop", "refresh", "autostart-on", "autostart-off"]
+
+
+@router.post(
+    "/hosts/{host}/pools/{name}/actions/{op}/", response=answers(OpDone, 400), tags=["Storage"],
+    summary="Start, stop, refresh, autostart on or off",
+)  # fmt: skip
+def pool_action(request: HttpRequest, host: str, name: str, op: PoolAction) -> OpDone:
+    href, ref = door.pool(door.who(request), host, name, Action.MANAGE_STORAGE)
+    operation = PoolOp(op)
+    perform(
+        Actor.of_request(request, via="api"), f"pool-{op}", ref,
+        lambda: virt_storage.run_pool_op(href, name, operation),
+    )  # fmt: skip
+    return OpDone(host=host, name=name, done=_("Pool '%(name)s': done.") % {"name": name})
+
+
+@router.get(
+    "/hosts/{host}/pools/{name}/volumes/", response=answers(Page[VolumeOut]), tags=["Storage"],
+    summary="Volumes of a pool, searched and paged, with the VMs using each",
+)  # fmt: skip
+def volume_list(
+    request: HttpRequest, host: str, name: str, filters: Query[VolumeFilters]
+) -> Page[VolumeOut]:
+    href, _ref = door.pool(door.who(request), host, name)
+    found = virt_storage.list_volumes(
+        href, name, q=filters.q, offset=(filters.page - 1) * filters.per_page,
+        limit=filters.per_page,
+    )  # fmt: skip
+    pages = max(1, -(-found.total // filters.per_page))
+    items = [
+        VolumeOut(
+            name=v.name,
+            path=v.path,
+            type=v.type,
+            format=v.format,
+            capacity=v.capacity,
+            allocation=v.allocation,
+            backing=v.backing,
+            users=list(v.users),
+        )
+        for v in found.rows
+    ]
+    return Page[VolumeOut](items=items, total=found.total, page=filters.page, pages=pages)
+
+
+# --- audit ----------------------------------------------------------------------
+
+
+class AuditFilters(Paging):
+    user: str = Field("", max_length=150)
+    action: str = Field("", max_length=50)
+    host: str = Field("", max_length=50)
+    since: datetime | None = None
+
+
+@router.get(
+    "/audit/", response=answers(Page[AuditOut]), tags=["Audit"],
+    summary="The audit trail, newest first (needs the audit right on the site)",
+)  # fmt: skip
+def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> Page[AuditOut]:
+    require(door.who(request), Action.AUDIT)
+    entries = AuditEntry.objects.all()
+    if filters.user:
+        entries = entries.filter(username__iexact=filters.user)
+    if filters.action:
+        entries = entries.filter(action=filters.action)
+    if filters.host:
+        entries = entries.filter(host=filters.host)
+    if filters.since:
+        entries = entries.filter(at__gte=filters.since)
+    total = entries.count()
+    per = filters.per_page
+    pages = max(1, -(-total // per))
+    page = min(filters.page, pages)
+    rows = entries.order_by("-at", "-id")[(page - 1) * per : page * per]
+    items = [AuditOut.model_validate(e, from_attributes=True) for e in rows]
+    return Page[AuditOut](items=items, total=total, page=page, pages=pages)

@@ -1,0 +1,263 @@
+"""VMs: the list with the page's filters, one VM, life cycle, XML with its guard,
+snapshots, definition history, console, load. Each operation asks the door."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from django.http import HttpRequest, QueryDict
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+
+from domains import versions
+from domains.models import DomainVersion
+from domains.templatetags.domains import op_done
+from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
+from stats.load import loads
+from vmdash import door
+from vmdash.api.core import answers
+from vmdash.api.schemas import (
+    ConsoleOut,
+    LoadOut,
+    OpDone,
+    Page,
+    Paging,
+    VersionOut,
+    XmlDone,
+    XmlIn,
+    XmlOut,
+    page_of,
+)
+from vmdash.audit import Actor, Outcome, perform, record
+from vmdash.policy import Action
+from vmdash.virt import definition, snapshots
+from vmdash.virt import domains as virt_domains
+from vmdash.virt.domains import OPS, Disk, Graphics, Nic, Op, Serial
+from vmdash.virt.errors import InvalidInput, VirtError
+from vmdash.virt.snapshots import Snapshot
+
+router = Router(tags=["VMs"])
+
+StateFilter = Literal["", "running", "paused", "shutoff", "crashed"]
+Sort = Literal[
+    "name", "-name", "host", "-host", "state", "-state", "vcpus", "-vcpus",
+    "memory", "-memory", "autostart", "-autostart", "cpu", "-cpu", "used", "-used",
+]  # fmt: skip
+assert set(STATE_FILTERS) == {s for s in StateFilter.__args__ if s}  # type: ignore[attr-defined]
+
+
+class VmOut(Schema):
+    host: str
+    name: str
+    uuid: str
+    state: str
+    reason: str
+    vcpus: int
+    memory_kib: int
+    max_memory_kib: int
+    persistent: bool
+    autostart: bool
+    managed_save: bool
+    title: str
+    description: str
+    tags: list[str] | None
+    ops: list[str]  # what may be done now (POST …/actions/<op>/)
+
+
+class Unreachable(Schema):
+    host: str
+    error: str
+
+
+class VmPage(Page[VmOut]):
+    unreachable: list[Unreachable]
+
+
+class VmFilters(Paging):
+    host: str = Field("", max_length=50, description="only this host's VMs")
+    state: StateFilter = ""
+    q: str = Field("", max_length=200, description="part of the name, or tag:<name>")
+    sort: Sort = "name"
+
+
+class VmDetailOut(Schema):
+    vm: VmOut
+    os_type: str
+    arch: str
+    machine: str
+    firmware: str
+    boot_order: list[str]
+    emulator: str
+    domain_type: str
+    disks: list[Disk]
+    nics: list[Nic]
+    graphics: list[Graphics]
+    serials: list[Serial]
+
+
+class SnapshotsOut(Schema):
+    internal_offered: bool
+    why_not: list[str]
+    snapshots: list[Snapshot]
+
+
+def _vm(d: virt_domains.DomainSummary) -> VmOut:
+    return VmOut(
+        host=d.host, name=d.name, uuid=d.uuid, state=d.state.value, reason=d.reason,
+        vcpus=d.vcpus, memory_kib=d.memory_kib, max_memory_kib=d.max_memory_kib,
+        persistent=d.persistent, autostart=d.autostart, managed_save=d.managed_save,
+        title=d.title, description=d.description,
+        tags=sorted(d.tags) if d.tags is not None else None, ops=[o.value for o in d.ops],
+    )  # fmt: skip
+
+
+@router.get("/vms/", response=answers(VmPage), summary="VMs of every host you may see")
+def vm_list(request: HttpRequest, filters: Query[VmFilters]) -> VmPage:
+    who = door.who(request)
+    hosts = door.visible_hosts(who)
+    query = QueryDict(mutable=True)
+    query.update({k: str(v) for k, v in filters.dict().items() if v not in ("", None)})
+    shown = list_hosts(query, {h.slug for h in hosts})
+    rows, errors = read_rows(who, [h.ref for h in hosts if h.slug in shown])
+    rows = filtered(rows, query, loads((d.host, d.uuid) for d in rows))
+    page = page_of(rows, filters.page, filters.per_page)
+    return VmPage(
+        items=[_vm(d) for d in page.items],
+        total=page.total, page=page.page, pages=page.pages,
+        unreachable=[Unreachable(host=r.host.slug, error=str(r.error or "")) for r in errors],
+    )  # fmt: skip
+
+
+@router.get("/hosts/{host}/vms/{name}/", response=answers(VmDetailOut), summary="One VM")
+def vm_detail(request: HttpRequest, host: str, name: str) -> VmDetailOut:
+    href, _ref = door.domain(door.who(request), host, name)
+    d = virt_domains.get_detail(href, name)
+    return VmDetailOut(
+        vm=_vm(d.summary), os_type=d.os_type, arch=d.arch, machine=d.machine,
+        firmware=d.firmware, boot_order=list(d.boot_order), emulator=d.emulator,
+        domain_type=d.domain_type, disks=list(d.disks), nics=list(d.nics),
+        graphics=list(d.graphics), serials=list(d.serials),
+    )  # fmt: skip
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/actions/{op}/",
+    response=answers(OpDone, 400),
+    summary="Start, shut down, reboot, force off, pause, resume, save, autostart, delete",
+    description="force-off, discard-save and delete ask for `confirm`: the VM's name again.",
+)
+def vm_action(
+    request: HttpRequest,
+    host: str,
+    name: str,
+    op: Op,
+    confirm: str = Query("", max_length=255),  # type: ignore[type-arg]
+) -> OpDone:
+    action = Action.DELETE if op == Op.DELETE else Action.OPERATE
+    href, ref = door.domain(door.who(request), host, name, action)
+    if OPS[op].confirm and confirm != name:
+        raise InvalidInput(
+            _("To %(verb)s VM '%(name)s', send confirm=%(name)s.")
+            % {"verb": OPS[op].verb, "name": name}
+        )
+    fresh = perform(
+        Actor.of_request(request, via="api"), op.value, ref,
+        lambda: virt_domains.run_op(href, name, op),
+    )  # fmt: skip
+    return OpDone(host=host, name=fresh.name, done=op_done(op, fresh.name))
+
+
+@router.get("/hosts/{host}/vms/{name}/xml/", response=answers(XmlOut), summary="Definition")
+def vm_xml(request: HttpRequest, host: str, name: str) -> XmlOut:
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    current = definition.read(href, name)
+    versions.looked_at(href.slug, ref.uuid, name, current.text)
+    return XmlOut(xml=current.text, digest=current.digest)
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/xml/",
+    response=answers(XmlDone, 400),
+    summary="Replace the definition",
+    description="Refused (409) when the definition changed since `digest` was read.",
+)
+def vm_xml_replace(request: HttpRequest, host: str, name: str, body: XmlIn) -> XmlDone:
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    actor = Actor.of_request(request, via="api")
+    try:
+        done = definition.replace(href, name, body.xml, body.digest)
+    except VirtError as err:
+        record(actor, "xml-edit", ref, Outcome.ERROR, str(err))
+        raise
+    versions.remember(href.slug, ref.uuid, name, done.stored, actor.username, versions.XML_EDITED)
+    record(actor, "xml-edit", ref, Outcome.OK, "; ".join(done.lost), diff=done.diff)
+    return XmlDone(diff=done.diff, lost=list(done.lost), digest=definition.digest(done.stored))
+
+
+@router.get(
+    "/hosts/{host}/vms/{name}/snapshots/", response=answers(SnapshotsOut), summary="Snapshots"
+)
+def vm_snapshots(request: HttpRequest, host: str, name: str) -> SnapshotsOut:
+    href, _ref = door.domain(door.who(request), host, name)
+    found = snapshots.read(href, name)
+    return SnapshotsOut(
+        internal_offered=found.offer.internal,
+        why_not=list(found.offer.why_not),
+        snapshots=found.tree,
+    )
+
+
+@router.get(
+    "/hosts/{host}/vms/{name}/history/",
+    response=answers(Page[VersionOut]),
+    summary="Every definition vmdash made or saw, newest first",
+)
+def vm_history(
+    request: HttpRequest, host: str, name: str, paging: Query[Paging]
+) -> Page[VersionOut]:
+    href, ref = door.domain(door.who(request), host, name)
+    versions.remember_now(href, name, ref.uuid)
+    kept = list(DomainVersion.objects.filter(host=href.slug, uuid=ref.uuid))
+    page = page_of(kept, paging.page, paging.per_page)
+    start = (page.page - 1) * paging.per_page
+    older = [*kept[start + 1 : start + 1 + len(page.items)], None]
+    items = [
+        VersionOut(
+            id=v.pk,
+            at=v.at,
+            name=v.name,
+            username=v.username,
+            reason=versions.told(v.reason),
+            summary=versions.summary(v, before),
+            digest=v.digest,
+        )
+        for v, before in zip(page.items, older, strict=False)
+    ]
+    return Page[VersionOut](items=items, total=page.total, page=page.page, pages=page.pages)
+
+
+@router.get(
+    "/hosts/{host}/vms/{name}/console/",
+    response=answers(ConsoleOut),
+    summary="Where the VM's console opens",
+    description=(
+        "Console tickets stay bound to a browser session: a token alone never opens "
+        "a console; the URL opens it for the same person logged in."
+    ),
+)
+def vm_console(request: HttpRequest, host: str, name: str) -> ConsoleOut:
+    _href, _ref, view_only = door.console(door.who(request), host, name)
+    path = reverse("domain-console", args=[host, name])
+    return ConsoleOut(url=request.build_absolute_uri(path), view_only=view_only)
+
+
+@router.get(
+    "/hosts/{host}/vms/{name}/load/", response=answers(LoadOut), summary="CPU and memory now"
+)
+def vm_load(request: HttpRequest, host: str, name: str) -> LoadOut:
+    _href, ref = door.domain(door.who(request), host, name)
+    load = loads([(host, ref.uuid)]).get((host, ref.uuid))
+    if load is None:
+        return LoadOut(cpu_percent=None, memory_used=None, memory_total=None)
+    return LoadOut(cpu_percent=load.cpu, memory_used=load.used, memory_total=load.total)
