@@ -190,3 +190,24 @@ def test_failed_logins_over_the_threshold_are_sent_once_per_run() -> None:
     )
     checks.check_logins()
     assert len(kinds()) == 2
+
+
+def test_old_occurrences_of_grants_and_logins_and_old_deliveries_are_forgotten() -> None:
+    from vmdash.hooks.models import Occurrence
+
+    h = hook(Kind.GRANT_EXPIRING)
+    long_ago = timezone.now() - timedelta(days=31)
+    for key in ("grant:1:1", "login:1", "pool-full:lab:x", "host-down:lab"):
+        Occurrence.objects.create(hook=h, key=key)
+    Occurrence.objects.create(hook=h, key="grant:2:2")  # recent: stays
+    Occurrence.objects.exclude(key="grant:2:2").update(created_at=long_ago)
+    for state in ("delivered", "failed", "pending"):
+        Delivery.objects.create(hook=h, kind="ping", state=state, next_try_at=long_ago)
+    Delivery.objects.update(created_at=long_ago)
+    assert checks.forget_old() == 4
+    assert sorted(Occurrence.objects.values_list("key", flat=True)) == [
+        "grant:2:2",
+        "host-down:lab",
+        "pool-full:lab:x",
+    ]
+    assert list(Delivery.objects.values_list("state", flat=True)) == ["pending"]

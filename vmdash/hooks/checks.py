@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from vmdash.access.models import Grant
 from vmdash.hooks.kinds import Kind
-from vmdash.hooks.models import Occurrence
+from vmdash.hooks.models import Delivery, Occurrence
 from vmdash.hooks.queue import enqueue, first_time, hooks_for
+from vmdash.hooks.sender import as_request
 from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import HostRef
 from vmdash.virt.storage import PoolSummary, list_pools
@@ -30,7 +31,7 @@ from vmdash.virt.storage import PoolSummary, list_pools
 log = logging.getLogger(__name__)
 
 GRANT_NOTICE = timedelta(days=1)
-FORGET_AFTER = timedelta(days=30)  # keys of ended grants and old login runs
+FORGET_AFTER = timedelta(days=30)  # what was sent once, and the delivery log
 
 
 def check_pools(host: HostRef, pools: list[PoolSummary]) -> int:
@@ -98,13 +99,19 @@ def check_logins() -> int:
 
 
 def forget_old() -> int:
-    """Occurrences of ended grants and old login runs; host and pool ones stay
-    until their condition ends."""
-    old = Occurrence.objects.filter(created_at__lt=timezone.now() - FORGET_AFTER)
-    count, _kinds = (
+    """Occurrences of ended grants and old login runs (host and pool ones stay
+    until their condition ends), and deliveries done or given up long ago."""
+    cutoff = timezone.now() - FORGET_AFTER
+    old = Occurrence.objects.filter(created_at__lt=cutoff)
+    once, _kinds = (
         old.filter(key__startswith="grant:") | old.filter(key__startswith="login:")
     ).delete()
-    return count
+    logged, _kinds = (
+        Delivery.objects.exclude(state=Delivery.State.PENDING)
+        .filter(created_at__lt=cutoff)
+        .delete()
+    )
+    return once + logged
 
 
 def check_site() -> None:
@@ -126,8 +133,6 @@ def check_host(host: HostRef) -> None:
 
 async def check_while_publishing(service: Any) -> None:
     """The events service's companion: the checks, every VMDASH_HOOK_CHECK_INTERVAL s."""
-    from vmdash.hooks.sender import _in_thread
-
     every = float(settings.VMDASH_HOOK_CHECK_INTERVAL)
     if every <= 0:
         return
@@ -135,8 +140,8 @@ async def check_while_publishing(service: Any) -> None:
         await asyncio.sleep(every)
         hosts = [w.host for w in service.watchers.values() if w.connected.is_set()]
         try:
-            await asyncio.to_thread(_in_thread, check_site)
+            await asyncio.to_thread(as_request, check_site)
             for host in hosts:
-                await asyncio.to_thread(_in_thread, check_host, host)
+                await asyncio.to_thread(as_request, check_host, host)
         except DatabaseError as err:
             log.warning("hooks: the checks could not read the database (%s)", err)

@@ -69,7 +69,7 @@ def on_event(event: Event) -> None:
 
 
 def on_host_status(event: HostStatus) -> None:
-    """ "Unreachable" once per outage; "back" only after an outage a hook heard of.
+    """Unreachable once per outage; back only after an outage the hook heard of.
 
     The watcher says "up" each time it connects (also when the service starts);
     the Occurrence of the outage tells a return from a first connection."""

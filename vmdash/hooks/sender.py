@@ -173,7 +173,7 @@ def due(busy: set[int]) -> tuple[list[tuple[int, int]], datetime | None]:
     return sorted(ready), later
 
 
-def _in_thread(fn: Any, *args: Any) -> Any:
+def as_request(fn: Any, *args: Any) -> Any:
     """As a request: database connections checked before and after."""
     close_old_connections()
     try:
@@ -204,7 +204,7 @@ class Sender:
                 self._wake.clear()
                 wait = self.poll
                 try:
-                    ready, later = await asyncio.to_thread(_in_thread, due, set(self.busy))
+                    ready, later = await asyncio.to_thread(as_request, due, set(self.busy))
                 except DatabaseError as err:
                     log.warning("hooks: cannot read the queue (%s)", err)
                     ready, later = [], None
@@ -225,7 +225,7 @@ class Sender:
 
     async def _send(self, hook_id: int, delivery_id: int) -> None:
         try:
-            await asyncio.to_thread(_in_thread, attempt, delivery_id)
+            await asyncio.to_thread(as_request, attempt, delivery_id)
             self.sent += 1
         except DatabaseError as err:
             log.warning("hooks: cannot record delivery %s (%s)", delivery_id, err)
