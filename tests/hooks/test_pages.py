@@ -87,20 +87,25 @@ def test_an_admin_adds_a_hook_and_sees_its_secret(as_alice: Client, alice: User)
     assert "https://pager.example.org/vmdash" in entry.message
 
 
+HTTP_ONLY = "Enter an http:// or https:// URL with a host name."
+NO_CREDENTIALS = "Leave user and password out of the URL; the signature proves the sender."
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "said"),
     [
-        "ftp://example.org/in",
-        "file:///etc/passwd",
-        "javascript:alert(1)",
-        "https://u:p@example.org/",
+        ("ftp://example.org/in", HTTP_ONLY),
+        ("file:///etc/passwd", HTTP_ONLY),
+        ("javascript:alert(1)", HTTP_ONLY),
+        ("ftp://x", HTTP_ONLY),
+        ("https://u:p@example.org/", NO_CREDENTIALS),
     ],
 )
-def test_only_http_and_https_urls_are_accepted(as_alice: Client, url: str) -> None:
+def test_only_http_and_https_urls_are_accepted(as_alice: Client, url: str, said: str) -> None:
     response = as_alice.post("/hooks/add/", {"name": "x", "url": url, "events": ["vm.stopped"]})
     assert response.status_code == 400
     page = response.content.decode()
-    assert 'class="error-text" role="alert"' in page
+    assert f'<p class="error-text" role="alert">{said}</p>' in page
     assert not Hook.objects.exists() and not audit_entries().exists()
 
 

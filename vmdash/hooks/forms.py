@@ -12,6 +12,8 @@ from django.utils.translation import gettext_lazy
 from vmdash.hooks.kinds import CHOOSABLE
 from vmdash.hooks.models import Hook
 
+HTTP_ONLY = gettext_lazy("Enter an http:// or https:// URL with a host name.")
+
 
 class HookForm(forms.ModelForm[Hook]):
     # A URL typed without a scheme is taken as https (Django 6's default).
@@ -19,6 +21,7 @@ class HookForm(forms.ModelForm[Hook]):
         label=gettext_lazy("URL"),
         max_length=500,
         assume_scheme="https",
+        error_messages={"invalid": HTTP_ONLY},
         help_text=gettext_lazy("http:// or https://; vmdash posts JSON to it."),
     )
     events = forms.MultipleChoiceField(
@@ -45,9 +48,7 @@ class HookForm(forms.ModelForm[Hook]):
         url = str(self.cleaned_data["url"]).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise forms.ValidationError(
-                _("Enter an http:// or https:// URL with a host name."), code="scheme"
-            )
+            raise forms.ValidationError(HTTP_ONLY, code="scheme")
         if parts.username or parts.password:
             raise forms.ValidationError(
                 _("Leave user and password out of the URL; the signature proves the sender."),
