@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from tests.events.conftest import deployment  # noqa: F401 - fixture
 from tests.hooks.receiver import receiver  # noqa: F401 - fixture
 
 

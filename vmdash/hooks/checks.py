@@ -145,3 +145,5 @@ async def check_while_publishing(service: Any) -> None:
                 await asyncio.to_thread(as_request, check_host, host)
         except DatabaseError as err:
             log.warning("hooks: the checks could not read the database (%s)", err)
+        except Exception:  # a bug in one check must not end the others
+            log.exception("hooks: the checks failed")

@@ -189,6 +189,7 @@ class Sender:
         self.poll = poll
         self.busy: dict[int, int] = {}  # hook id -> delivery id in flight
         self.sent = 0
+        self._failing = False
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
 
@@ -205,8 +206,11 @@ class Sender:
                 wait = self.poll
                 try:
                     ready, later = await asyncio.to_thread(as_request, due, set(self.busy))
-                except DatabaseError as err:
-                    log.warning("hooks: cannot read the queue (%s)", err)
+                    self._failing = False
+                except Exception as err:  # noqa: BLE001 - the sender outlives a database outage
+                    if not self._failing:  # once per outage, not every poll
+                        log.warning("hooks: cannot read the queue (%r); retrying", err)
+                    self._failing = True
                     ready, later = [], None
                 for delivery_id, hook_id in ready:
                     if hook_id in self.busy:
@@ -229,6 +233,8 @@ class Sender:
             self.sent += 1
         except DatabaseError as err:
             log.warning("hooks: cannot record delivery %s (%s)", delivery_id, err)
+        except Exception:  # a bug in one delivery must not end the sender
+            log.exception("hooks: delivery %s failed", delivery_id)
         finally:
             del self.busy[hook_id]
             self._wake.set()  # the hook's next delivery may go now
