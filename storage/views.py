@@ -377,9 +377,19 @@ def volume_download(
     request: HttpRequest, host: str, name: str, volume: str
 ) -> StreamingHttpResponse:
     """The volume's bytes, streamed from libvirt (virStorageVolDownload) chunk by chunk."""
-    href, ref = door.volume(door.who(request), host, name, volume)
+    return volume_download_response(request, host, name, volume)
+
+
+def volume_download_response(
+    request: HttpRequest, host: str, name: str, volume: str, via: str = "web"
+) -> StreamingHttpResponse:
+    """The page's download and the API's (vmdash/api): the door, the audit, the stream.
+
+    A volume's bytes are a VM's disk: they need the right to manage storage,
+    not only to see that the volume exists."""
+    href, ref = door.volume(door.who(request), host, name, volume, Action.MANAGE_STORAGE)
     download = virt.Download(href, name, volume)
-    perform(Actor.of_request(request), "volume-download", ref, download.open)
+    perform(Actor.of_request(request, via=via), "volume-download", ref, download.open)
     response = StreamingHttpResponse(_chunks(download), content_type="application/octet-stream")
     response["Content-Length"] = str(download.size)
     response["Content-Disposition"] = _attachment(volume)
