@@ -107,7 +107,7 @@ class SizingForm(forms.Form):
         )
 
 
-def _initial(facts: sizing.Resources) -> dict[str, int]:
+def initial_sizing(facts: sizing.Resources) -> dict[str, int]:
     c = facts.config
     return {
         "memory": c.memory // MIB,
@@ -168,13 +168,13 @@ def domain_hardware(request: HttpRequest, host: str, name: str) -> HttpResponse:
     host_ref, ref = door.domain(door.who(request), host, name, action)
     facts = sizing.read(host_ref, name)
     posted = request.POST if request.method == "POST" else None
-    form = SizingForm(posted, initial=_initial(facts), facts=facts)
+    form = SizingForm(posted, initial=initial_sizing(facts), facts=facts)
     partial = "domains/detail.html#sizing-preview" if is_htmx(request) else "domains/detail.html"
     if request.method == "GET":
         return render(request, "domains/detail.html", _page(request, host_ref, ref, facts, form))
     actor = Actor.of_request(request)
     if not form.is_valid():
-        record(actor, "vm-resize", ref, Outcome.ERROR, _form_errors(form))
+        record(actor, "vm-resize", ref, Outcome.ERROR, form_errors(form))
         context = _page(request, host_ref, ref, facts, form)
         return render(request, partial, context, status=400)
     wanted = form.wanted()
@@ -192,8 +192,8 @@ def domain_hardware(request: HttpRequest, host: str, name: str) -> HttpResponse:
         form.add_error(None, str(err))
         context = _page(request, host_ref, ref, facts, form)
         return render(request, partial, context, status=err.status)
-    record(actor, "vm-resize", ref, Outcome.OK, _summary(result), diff=result.diff)
-    _remember(host_ref, ref, actor, versions.RESIZED)
+    record(actor, "vm-resize", ref, Outcome.OK, sizing_summary(result), diff=result.diff)
+    remember(host_ref, ref, actor, versions.RESIZED)
     messages.add_message(request, *_told(result))
     return _back(request, host, name)
 
@@ -210,7 +210,7 @@ def domain_hardware_revert(request: HttpRequest, host: str, name: str) -> HttpRe
         messages.error(request, str(err))
         return _back(request, host, name)
     record(actor, "vm-resize", ref, Outcome.OK, "pending reverted", diff=result.diff)
-    _remember(host_ref, ref, actor, versions.PENDING_REVERTED)
+    remember(host_ref, ref, actor, versions.PENDING_REVERTED)
     messages.success(request, _("The pending changes are reverted: the definition has what runs."))
     return _back(request, host, name)
 
@@ -272,7 +272,7 @@ def domain_numa(request: HttpRequest, host: str, name: str) -> HttpResponse:
         return _back(request, host, name)
     record(actor, "vm-numa", ref, Outcome.OK, f"{len(cells)} cell(s)", diff=diff)
     if diff:
-        _remember(host_ref, ref, actor, versions.NUMA)
+        remember(host_ref, ref, actor, versions.NUMA)
         messages.success(request, _("Saved. It applies when the VM next starts."))
     else:
         messages.info(request, _("Nothing changed."))
@@ -304,7 +304,7 @@ def domain_cpu(request: HttpRequest, host: str, name: str) -> HttpResponse:
         return _back(request, host, name)
     record(actor, "vm-cpu", ref, Outcome.OK, f"{mode or 'default'} {model}".strip(), diff=diff)
     if diff:
-        _remember(host_ref, ref, actor, versions.CPU)
+        remember(host_ref, ref, actor, versions.CPU)
         messages.success(request, _("Saved. It applies when the VM next starts."))
     else:
         messages.info(request, _("Nothing changed."))
@@ -356,7 +356,7 @@ def domain_boot(request: HttpRequest, host: str, name: str) -> HttpResponse:
         diff=diff,
     )
     if diff:
-        _remember(host_ref, ref, actor, versions.BOOT)
+        remember(host_ref, ref, actor, versions.BOOT)
         messages.success(request, _("Saved. It applies when the VM next starts."))
     else:
         messages.info(request, _("Nothing changed."))
@@ -380,7 +380,7 @@ def domain_pins(request: HttpRequest, host: str, name: str) -> HttpResponse:
         return _back(request, host, name)
     pins = ", ".join(f"{v}:{p or 'any'}" for v, p in sorted(wanted.items()))
     record(actor, "vcpu-pin", ref, Outcome.OK, pins, diff=result.diff)
-    _remember(host_ref, ref, actor, versions.PINNED)
+    remember(host_ref, ref, actor, versions.PINNED)
     if result.refused:
         why = "; ".join(f"vCPU {v}: {m}" for v, m in result.refused.items())
         messages.warning(
@@ -397,7 +397,7 @@ def domain_pins(request: HttpRequest, host: str, name: str) -> HttpResponse:
     return _back(request, host, name)
 
 
-def _remember(host: HostRef, ref: DomainRef, actor: Actor, reason: str) -> None:
+def remember(host: HostRef, ref: DomainRef, actor: Actor, reason: str) -> None:
     """The new definition in the VM's history, as this person's (domains/versions.py)."""
     try:
         current = definition.read(host, ref.name)
@@ -423,11 +423,11 @@ def _changes(changes: tuple[sizing.Change, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def _form_errors(form: forms.Form) -> str:
+def form_errors(form: forms.Form) -> str:
     return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
 
 
-def _summary(result: sizing.Result) -> str:
+def sizing_summary(result: sizing.Result) -> str:
     def said(changes: tuple[sizing.Change, ...]) -> str:
         return ", ".join(f"{c.what} {c.before}->{c.after}" for c in changes) or "none"
 

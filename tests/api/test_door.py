@@ -9,16 +9,20 @@ was done is checked with libvirt where it changes something.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from domains.models import DomainVersion
 from people import tokens
 from people.models import ApiToken
 from vmdash.access.models import Grant, Role
 from vmdash.api.urls import api
 from vmdash.models import AuditEntry, Host
 from vmdash.virt import domains as virt_domains
+from vmdash.virt import storage as virt_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -31,12 +35,27 @@ def operations() -> list[tuple[str, str]]:
     return sorted((m.upper(), p) for p, ops in schema["paths"].items() for m in ops)
 
 
+BODIES = {
+    "/snapshots/": {"name": "before-upgrade"},
+    "/volumes/": {"name": "made.qcow2", "size": "1 MiB"},
+    "/size/": {"size": "2 MiB"},
+    "/grants/": {"user": "bob", "role": "viewer", "scope": "host", "host": "demo"},
+    "/hardware/": {"memory_mib": 2048, "max_memory_mib": 8192, "vcpus": 2, "max_vcpus": 2},
+}
+
+
 def concrete(path: str) -> str:
     kind = next((k for k in NAMES if f"/{k}/{{name}}" in path), "")
+    version = DomainVersion.objects.filter(name="test").values_list("pk", flat=True).first()
     return (
         path.replace("{host}", "demo")
         .replace("{name}", NAMES.get(kind, ""))
         .replace("{op}", OPS.get(kind, ""))
+        .replace("{snapshot}", "no-such-snapshot")
+        .replace("{volume}", "kept.qcow2")
+        .replace("{grant}", "0")
+        .replace("{job}", "no-such-job")
+        .replace("{version}", str(version or 0))
     )
 
 
@@ -46,15 +65,32 @@ EVERYWHERE = {"/api/v1/me/": "ok", "/api/v1/hosts/": "ok", "/api/v1/vms/": "ok"}
 FULL = "ok"
 
 
+# What even a superuser is told on demo: its disk is raw (no snapshot offered),
+# the snapshot and job named do not exist.
+REFUSED_TO_ALL = {
+    ("POST", "/api/v1/hosts/{host}/vms/{name}/snapshots/"): 400,
+    ("POST", "/api/v1/hosts/{host}/vms/{name}/snapshots/{snapshot}/revert/"): 404,
+    ("DELETE", "/api/v1/hosts/{host}/vms/{name}/snapshots/{snapshot}/"): 404,
+    ("GET", "/api/v1/jobs/{job}/"): 404,
+    ("DELETE", "/api/v1/grants/{grant}/"): 404,
+    # The test driver cannot resize or stream volumes (tests/storage does, on libvirtd).
+    ("PUT", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/size/"): 409,
+    ("GET", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/content/"): 409,
+    ("DELETE", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/"): 400,  # no confirm
+}
+
+
 def expected(persona: str, method: str, path: str) -> int | str:
     if persona == "nobody":
         return 401
     if persona == "alice":  # superuser, token with all her rights
-        return FULL
+        return REFUSED_TO_ALL.get((method, path), FULL)
     if path in EVERYWHERE:
         return "ok"
-    if path == "/api/v1/audit/":
-        return 403
+    if path == "/api/v1/jobs/{job}/":
+        return 404  # only one's own jobs, and this one does not exist
+    if path == "/api/v1/audit/" or path.startswith("/api/v1/grants/"):
+        return 403  # site-wide audit and access management: none of these may
     if persona == "bob":  # no grant at all: nothing of demo exists for him
         return 404
     # alice's token narrowed to Viewer on VM test; erin's (Operator on demo)
@@ -63,16 +99,25 @@ def expected(persona: str, method: str, path: str) -> int | str:
     if persona == "alice-viewer" and not vm_part and path != "/api/v1/hosts/{host}/":
         # networks and pools of demo: the host is seen, its objects are not.
         return "ok" if path.endswith(("/networks/", "/pools/")) else 404
-    if method != "GET" or path.endswith(("/xml/", "/console/")):
-        return 403  # operate, change, console: not a Viewer's
+    if method != "GET" or path.endswith(("/xml/", "/console/", "/content/")):
+        return 403  # operate, change, snapshot, console, a disk's bytes: not a Viewer's
     if persona == "erin-viewer" and ("/networks/" in path or "/pools/" in path):
         return "ok"  # Viewer on the site sees them
     return "ok"
 
 
 @pytest.fixture
-def demo(db: None) -> Host:
-    return Host.objects.create(slug="demo", name="Demo", uri="test:///default")
+def demo(db: None) -> Iterator[Host]:
+    """The test driver's default world; its state lives as long as this process's
+    connection, so what a test makes in its pool goes again after it."""
+    host = Host.objects.create(slug="demo", name="Demo", uri="test:///default")
+    spec = virt_storage.VolumeSpec("kept.qcow2", virt_storage.VolumeFormat.QCOW2, 1 << 20)
+    if "kept.qcow2" not in virt_storage.volume_names(host.ref, "default-pool"):
+        virt_storage.create_volume(host.ref, "default-pool", spec)
+    yield host
+    for name in ("made.qcow2", "kept.qcow2"):
+        if name in virt_storage.volume_names(host.ref, "default-pool"):
+            virt_storage.delete_volume(host.ref, "default-pool", name, even_in_use=True)
 
 
 def token(user: User, role: str | None = None, **where: str) -> str:
@@ -102,11 +147,16 @@ def personas(demo: Host, alice: User, bob: User) -> dict[str, dict[str, str]]:
 
 def call(method: str, path: str, headers: dict[str, str], admin: dict[str, str]) -> int:
     url = concrete(path)
-    if method == "PUT":  # the definition as it is, with its digest: a change of nothing
+    body = next((b for end, b in BODIES.items() if url.endswith(end)), None)
+    if method == "PUT" and url.endswith("/xml/"):  # the definition as it is: a change of nothing
         body = Client().get(url, **admin).json()
-        return Client().put(url, body, content_type="application/json", **headers).status_code
+    if method in ("PUT", "POST") and body is not None:
+        send = getattr(Client(), method.lower())
+        return send(url, body, content_type="application/json", **headers).status_code
     if method == "POST":
         return Client().post(f"{url}?confirm={NAMES['vms']}", **headers).status_code
+    if method == "DELETE":
+        return Client().delete(url, **headers).status_code
     return Client().get(url, **headers).status_code
 
 
@@ -125,7 +175,13 @@ def test_the_matrix_knows_every_operation():
     # A new operation must be thought through above; these are the ones there are.
     paths = {p for _m, p in operations()}
     assert all("{host}" not in p or p.startswith("/api/v1/hosts/{host}") for p in paths)
-    assert {p for p in paths if "{host}" not in p} == {*EVERYWHERE, "/api/v1/audit/"}
+    assert {p for p in paths if "{host}" not in p} == {
+        *EVERYWHERE,
+        "/api/v1/audit/",
+        "/api/v1/jobs/{job}/",
+        "/api/v1/grants/",
+        "/api/v1/grants/{grant}/",
+    }
 
 
 def test_lists_hold_only_what_one_may_see(personas, demo: Host):

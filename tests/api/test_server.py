@@ -11,6 +11,7 @@ takes a number of seconds for a date, which the schema calls a date-time).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -75,3 +76,42 @@ def test_no_500_and_nothing_the_schema_does_not_describe(
     assert f"Tested: {every}" in run.stdout, tail  # every operation was called
     log = server.log.read_text()
     assert "Internal Server Error" not in log and "Traceback" not in log, log[-4000:]
+
+
+def cli(srv: Vmdash, raw: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed vmdash-cli entry point, as a script would run it."""
+    exe = Path(sys.executable).with_name("vmdash-cli")
+    env = {"PATH": "/usr/bin:/bin", "VMDASH_URL": srv.url, "VMDASH_TOKEN": raw}
+    return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_lists_starts_stops_and_gives_the_console_url(server: Vmdash) -> None:
+    raw = token(server, "cli-user", True)
+    listed = cli(server, raw, "list", "--host", "demo")
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["HOST", "NAME", "STATE", "VCPUS", "MEMORY"]
+    names = {r.split()[1]: r.split()[2] for r in rows}
+    vm = next(iter(names))
+    as_json = json.loads(cli(server, raw, "list", "--json").stdout)
+    assert {r["name"] for r in as_json} == set(names)
+
+    state = names[vm]
+    if state != "running":
+        assert cli(server, raw, "start", f"demo/{vm}").returncode == 0
+    stopped = cli(server, raw, "stop", "--force", f"demo/{vm}")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "Force off: done" in stopped.stdout
+    after = {r["name"]: r["state"] for r in json.loads(cli(server, raw, "list", "--json").stdout)}
+    assert after[vm] == "shutoff"  # what the server's libvirt reports now
+    started = cli(server, raw, "start", f"demo/{vm}")
+    assert started.returncode == 0 and "Start: done" in started.stdout
+
+    console = cli(server, raw, "console", f"demo/{vm}")
+    assert console.stdout.strip() == f"{server.url}/hosts/demo/domains/{vm}/console/"
+
+    refused = cli(server, raw, "start", "demo/no-such-vm")
+    assert refused.returncode == 1
+    assert "404: There is no VM 'no-such-vm' on host 'demo'." in refused.stderr
+    assert cli(server, "vmd_wrong_token", "list").returncode == 1
+    assert cli(server, raw, "start", "no-slash").returncode != 0

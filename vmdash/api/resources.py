@@ -5,20 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django import forms
+from django.contrib.auth.models import Group, User
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from people.models import ApiToken
+from storage import views as storage_views
+from storage.forms import ResizeForm, VolumeForm, errors_text
 from vmdash import door
-from vmdash.access.models import Grant
+from vmdash.access.forms import GrantForm
+from vmdash.access.here import scope_ref
+from vmdash.access.models import Grant, Role
 from vmdash.api.core import answers
 from vmdash.api.schemas import AuditOut, HostOut, Me, OpDone, Page, Paging
-from vmdash.audit import Actor, perform
+from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.models import AuditEntry
-from vmdash.policy import Action, require, visible
+from vmdash.policy import Action, can, can_somewhere, require, visible
 from vmdash.virt import networks as virt_networks
 from vmdash.virt import storage as virt_storage
+from vmdash.virt.errors import InvalidInput
 from vmdash.virt.networks import Attachment, Lease, Subnet
 from vmdash.virt.storage import PoolOp, VolumeUser
 
@@ -284,3 +291,203 @@ def audit_list(request: HttpRequest, filters: Query[AuditFilters]) -> Page[Audit
     rows = entries.order_by("-at", "-id")[(page - 1) * per : page * per]
     items = [AuditOut.model_validate(e, from_attributes=True) for e in rows]
     return Page[AuditOut](items=items, total=total, page=page, pages=pages)
+
+
+# --- volumes: create, resize, delete, download ----------------------------------------
+
+
+class VolumeIn(Schema):
+    name: str = Field(..., max_length=1000)
+    format: Literal["qcow2", "raw"] = "qcow2"
+    size: str = Field(..., max_length=40, description="as on the page: 20 GiB, 512M, 1T")
+    preallocate: bool = False
+    backing: str = Field("", max_length=1000, description="a volume of this pool (qcow2 only)")
+
+
+class SizeIn(Schema):
+    size: str = Field(..., max_length=40, description="the new size, larger: 40 GiB")
+
+
+def _volume(v: virt_storage.VolumeRow) -> VolumeOut:
+    return VolumeOut(
+        name=v.name, path=v.path, type=v.type, format=v.format, capacity=v.capacity,
+        allocation=v.allocation, backing=v.backing, users=list(v.users),
+    )  # fmt: skip
+
+
+def _refused(form: forms.Form, actor: Actor, action: str, ref: Any) -> InvalidInput:
+    why = errors_text(form)
+    record(actor, action, ref, Outcome.ERROR, why)
+    return InvalidInput(why)
+
+
+@router.post(
+    "/hosts/{host}/pools/{name}/volumes/", response=answers(VolumeOut, 400), tags=["Storage"],
+    summary="Create a volume (qcow2 or raw, maybe an overlay of another)",
+)  # fmt: skip
+def volume_create(request: HttpRequest, host: str, name: str, body: VolumeIn) -> VolumeOut:
+    href, ref = door.pool(door.who(request), host, name, Action.MANAGE_STORAGE)
+    actor = Actor.of_request(request, via="api")
+    names = virt_storage.volume_names(href, name) if body.backing else []
+    form = VolumeForm(body.dict(), backing_choices=names)
+    if not form.is_valid():
+        raise _refused(form, actor, "volume-create", ref)
+    vref, _text = perform(
+        actor, "volume-create", ref, lambda: virt_storage.create_volume(href, name, form.spec())
+    )
+    return _volume(virt_storage.get_volume(href, name, vref.name))
+
+
+@router.get(
+    "/hosts/{host}/pools/{name}/volumes/{volume}/", response=answers(VolumeOut), tags=["Storage"],
+    summary="One volume, with the VMs using it",
+)  # fmt: skip
+def volume_detail(request: HttpRequest, host: str, name: str, volume: str) -> VolumeOut:
+    href, _ref = door.volume(door.who(request), host, name, volume)
+    return _volume(virt_storage.get_volume(href, name, volume))
+
+
+@router.put(
+    "/hosts/{host}/pools/{name}/volumes/{volume}/size/", response=answers(VolumeOut, 400),
+    tags=["Storage"], summary="Grow a volume (online for a running VM's disk)",
+)  # fmt: skip
+def volume_resize(
+    request: HttpRequest, host: str, name: str, volume: str, body: SizeIn
+) -> VolumeOut:
+    href, ref = door.volume(door.who(request), host, name, volume, Action.MANAGE_STORAGE)
+    actor = Actor.of_request(request, via="api")
+    form = ResizeForm(body.dict())
+    if not form.is_valid():
+        raise _refused(form, actor, "volume-resize", ref)
+    size = form.cleaned_data["size"]
+    perform(actor, "volume-resize", ref,
+            lambda: virt_storage.resize_volume(href, name, volume, size))  # fmt: skip
+    return _volume(virt_storage.get_volume(href, name, volume))
+
+
+@router.delete(
+    "/hosts/{host}/pools/{name}/volumes/{volume}/", response=answers(OpDone, 400),
+    tags=["Storage"], summary="Delete a volume",
+    description="`confirm` is the volume's name again; one a VM uses also needs even_in_use=true.",
+)  # fmt: skip
+def volume_delete(
+    request: HttpRequest, host: str, name: str, volume: str,
+    confirm: str = "", even_in_use: bool = False,
+) -> OpDone:  # fmt: skip
+    href, ref = door.volume(door.who(request), host, name, volume, Action.MANAGE_STORAGE)
+    if confirm != volume:
+        raise InvalidInput(
+            _("To delete volume '%(name)s', send confirm=%(name)s.") % {"name": volume}
+        )
+    perform(Actor.of_request(request, via="api"), "volume-delete", ref,
+            lambda: virt_storage.delete_volume(href, name, volume, even_in_use))  # fmt: skip
+    done = _("Volume '%(name)s' deleted.") % {"name": volume}
+    return OpDone(host=host, name=volume, done=done)
+
+
+_BYTES = {
+    "description": "The volume's bytes, streamed from libvirt",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.get(
+    "/hosts/{host}/pools/{name}/volumes/{volume}/content/", response=answers(None),
+    tags=["Storage"], summary="Download a volume (streamed, never held whole)",
+    openapi_extra={"responses": {200: _BYTES}},
+)  # fmt: skip
+def volume_download(
+    request: HttpRequest, host: str, name: str, volume: str
+) -> StreamingHttpResponse:
+    return storage_views.volume_download_response(request, host, name, volume, via="api")
+
+
+# --- grants ------------------------------------------------------------------------------
+
+
+class GrantOut(Schema):
+    id: int
+    user: str | None
+    group: str | None
+    role: str  # its slug: viewer, operator, ...
+    scope: str  # site, host, vm, pool, network, tag
+    host: str
+    object_name: str
+    object_uuid: str
+    tag: str
+    expires_at: datetime | None
+    note: str
+
+
+class GrantIn(Schema):
+    user: str = Field("", max_length=150, description="a username, or")
+    group: str = Field("", max_length=150, description="a group's name")
+    role: str = Field(..., max_length=50, description="viewer, operator, vm-admin, ...")
+    scope: Literal["site", "host", "vm", "pool", "network", "tag"]
+    host: str = Field("", max_length=50)
+    object_name: str = Field("", max_length=255, description="the VM, pool or network")
+    tag: str = Field("", max_length=40)
+    expires_at: datetime | None = None
+    note: str = Field("", max_length=200)
+
+
+def _grant(g: Grant) -> GrantOut:
+    return GrantOut(
+        id=g.pk, user=g.user.get_username() if g.user else None,
+        group=g.group.name if g.group else None, role=g.role.slug, scope=g.scope, host=g.host,
+        object_name=g.object_name, object_uuid=g.object_uuid, tag=g.tag,
+        expires_at=g.expires_at, note=g.note,
+    )  # fmt: skip
+
+
+@router.get("/grants/", response=answers(list[GrantOut]), tags=["Access"],
+            summary="The grants you may manage")  # fmt: skip
+def grant_list(request: HttpRequest) -> list[GrantOut]:
+    who = door.who(request)
+    if not can_somewhere(who, Action.MANAGE_ACCESS):
+        require(who, Action.MANAGE_ACCESS)
+    found = Grant.objects.select_related("user", "group", "role")
+    return [_grant(g) for g in found if can(who, Action.MANAGE_ACCESS, scope_ref(g))]
+
+
+@router.post("/grants/", response=answers(GrantOut, 400), tags=["Access"],
+             summary="Give a role to a user or a group on a scope")  # fmt: skip
+def grant_add(request: HttpRequest, body: GrantIn) -> GrantOut:
+    who = door.who(request)
+    if not can_somewhere(who, Action.MANAGE_ACCESS):
+        require(who, Action.MANAGE_ACCESS)
+    posted: dict[str, Any] = body.dict()
+    for field, model, key in (("user", User, "username"), ("group", Group, "name"),
+                              ("role", Role, "slug")):  # fmt: skip
+        if posted[field]:
+            found = model.objects.filter(**{key: posted[field]}).first()
+            if found is None:
+                raise InvalidInput(_("There is no %(what)s “%(name)s”.")
+                                   % {"what": field, "name": posted[field]})  # fmt: skip
+            posted[field] = found.pk
+    form = GrantForm(posted)
+    if not form.is_valid():
+        raise InvalidInput(errors_text(form))
+    probe = Grant(**form.where())
+    require(who, Action.MANAGE_ACCESS, scope_ref(probe))
+    grant = form.grant(request.user)
+    record(Actor.of_request(request, via="api"), "grant-add", scope_ref(grant), Outcome.OK,
+           str(grant), object_type="grant", object_name=grant.where)  # fmt: skip
+    return _grant(grant)
+
+
+@router.delete("/grants/{grant}/", response=answers(OpDone), tags=["Access"],
+               summary="Take a grant back")  # fmt: skip
+def grant_delete(request: HttpRequest, grant: int) -> OpDone:
+    who = door.who(request)
+    if not can_somewhere(who, Action.MANAGE_ACCESS):
+        require(who, Action.MANAGE_ACCESS)  # 403, before telling which grants exist
+    found = Grant.objects.select_related("role", "user", "group").filter(pk=grant).first()
+    if found is None:
+        raise Http404(_("There is no such grant."))
+    require(who, Action.MANAGE_ACCESS, scope_ref(found))
+    text, ref, where = str(found), scope_ref(found), found.where
+    found.delete()
+    record(Actor.of_request(request, via="api"), "grant-delete", ref, Outcome.OK, text,
+           object_type="grant", object_name=where)  # fmt: skip
+    return OpDone(host=found.host, name=where, done=_("Taken back: %(grant)s.") % {"grant": text})

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from django.http import HttpRequest, QueryDict
+from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
 from domains import versions
 from domains.models import DomainVersion
+from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
 from domains.templatetags.domains import op_done
 from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
 from stats.load import loads
-from vmdash import door
+from vmdash import door, jobs
 from vmdash.api.core import answers
 from vmdash.api.schemas import (
     ConsoleOut,
@@ -31,7 +32,7 @@ from vmdash.api.schemas import (
 )
 from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.policy import Action
-from vmdash.virt import definition, snapshots
+from vmdash.virt import definition, sizing, snapshots
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.domains import OPS, Disk, Graphics, Nic, Op, Serial
 from vmdash.virt.errors import InvalidInput, VirtError
@@ -261,3 +262,212 @@ def vm_load(request: HttpRequest, host: str, name: str) -> LoadOut:
     if load is None:
         return LoadOut(cpu_percent=None, memory_used=None, memory_total=None)
     return LoadOut(cpu_percent=load.cpu, memory_used=load.used, memory_total=load.total)
+
+
+# --- snapshots: take (a job), revert, delete ---------------------------------------
+
+
+class SnapshotIn(Schema):
+    name: str = Field(..., max_length=200)
+    description: str = Field("", max_length=1000)
+
+
+class JobOut(Schema):
+    id: str
+    action: str
+    label: str
+    state: str  # running, done, failed, cancelled
+    percent: int
+    note: str
+    message: str  # the outcome's sentence once it ended
+
+
+def job_out(job: jobs.Job) -> JobOut:
+    return JobOut(
+        id=job.id, action=job.action, label=job.label, state=job.state.value,
+        percent=job.percent, note=job.note, message=job.message,
+    )  # fmt: skip
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/snapshots/",
+    response=answers(JobOut, 400),
+    summary="Take a snapshot (a job: follow it at /jobs/{id}/)",
+)
+def snapshot_take(request: HttpRequest, host: str, name: str, body: SnapshotIn) -> JobOut:
+    href, ref = door.domain(door.who(request), host, name, Action.SNAPSHOT)
+    snap_name = body.name.strip()
+    actor = Actor.of_request(request, via="api")
+    problem = snapshots.check_name(snap_name)
+    found = snapshots.read(href, name)
+    if not problem and any(s.name == snap_name for s in found.tree):
+        problem = _("There is a snapshot of that name already.")
+    if not problem and not found.offer.internal:
+        problem = " ".join(found.offer.why_not)
+    if problem:
+        record(actor, "snapshot-create", ref, Outcome.ERROR, problem)
+        raise InvalidInput(problem)
+    description = body.description.strip()
+    job = jobs.start(
+        actor, "snapshot-create", ref,
+        lambda j: snapshots.create(href, name, snap_name, description, j.report),
+        label=snap_name,
+    )  # fmt: skip
+    return job_out(job)
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/snapshots/{snapshot}/revert/",
+    response=answers(OpDone, 400),
+    summary="Go back to a snapshot",
+)
+def snapshot_revert(request: HttpRequest, host: str, name: str, snapshot: str) -> OpDone:
+    href, ref = door.domain(door.who(request), host, name, Action.SNAPSHOT)
+    perform(
+        Actor.of_request(request, via="api"), "snapshot-revert", ref,
+        lambda: snapshots.revert(href, name, snapshot),
+    )  # fmt: skip
+    done = _("%(vm)s is back at snapshot %(snap)s.") % {"vm": name, "snap": snapshot}
+    return OpDone(host=host, name=name, done=done)
+
+
+@router.delete(
+    "/hosts/{host}/vms/{name}/snapshots/{snapshot}/",
+    response=answers(OpDone, 400),
+    summary="Delete a snapshot (children=true: and its children; else they move up)",
+)
+def snapshot_delete(
+    request: HttpRequest, host: str, name: str, snapshot: str, children: bool = False
+) -> OpDone:
+    href, ref = door.domain(door.who(request), host, name, Action.SNAPSHOT)
+    perform(
+        Actor.of_request(request, via="api"), "snapshot-delete", ref,
+        lambda: snapshots.delete(href, name, snapshot, children),
+    )  # fmt: skip
+    done = _("Snapshot %(snap)s of %(vm)s is deleted.") % {"vm": name, "snap": snapshot}
+    return OpDone(host=host, name=name, done=done)
+
+
+@router.get("/jobs/{job}/", response=answers(JobOut), tags=["Jobs"], summary="A job of yours")
+def job_detail(request: HttpRequest, job: str) -> JobOut:
+    who = door.who(request)
+    found = jobs.get(job)
+    if found is None or found.actor.user_id != who.user_id or not who.active:
+        raise Http404(_("There is no such job (jobs are kept ten minutes after they end)."))
+    return job_out(found)
+
+
+# --- memory and vCPUs ----------------------------------------------------------------
+
+
+class SizingOut(Schema):
+    memory_mib: int
+    max_memory_mib: int
+    vcpus: int
+    max_vcpus: int
+
+
+class HardwareOut(Schema):
+    running: bool
+    live: SizingOut | None  # what the running VM has
+    config: SizingOut  # what its next start gets
+    pending: list[str]  # what differs: applies after shutdown
+
+
+class HardwareIn(Schema):
+    memory_mib: int = Field(..., ge=16, le=2**40)
+    max_memory_mib: int = Field(..., ge=16, le=2**40)
+    vcpus: int = Field(..., ge=1, le=16384)
+    max_vcpus: int = Field(..., ge=1, le=16384)
+
+
+class ChangeOut(Schema):
+    what: str
+    before: int
+    after: int
+
+
+class HardwareDone(Schema):
+    live: list[ChangeOut]  # applied to the running VM now (and saved)
+    pending: list[ChangeOut]  # saved; applies after shutdown
+    refused: dict[str, str]  # live changes the hypervisor refused, why (saved all the same)
+    diff: str
+
+
+def _mib(s: sizing.Sizing) -> SizingOut:
+    return SizingOut(
+        memory_mib=s.memory // MIB, max_memory_mib=s.max_memory // MIB,
+        vcpus=s.vcpus, max_vcpus=s.max_vcpus,
+    )  # fmt: skip
+
+
+def _hardware(facts: sizing.Resources) -> HardwareOut:
+    live = _mib(facts.live) if facts.live is not None else None
+    config = _mib(facts.config)
+    return HardwareOut(running=facts.running, live=live, config=config, pending=list(facts.pending))
+
+
+@router.get("/hosts/{host}/vms/{name}/hardware/", response=answers(HardwareOut),
+            summary="Memory and vCPUs: live beside defined")  # fmt: skip
+def hardware(request: HttpRequest, host: str, name: str) -> HardwareOut:
+    href, _ref = door.domain(door.who(request), host, name)
+    return _hardware(sizing.read(href, name))
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/hardware/",
+    response=answers(HardwareDone, 400),
+    summary="Change memory and vCPUs",
+    description="Live where the hypervisor takes it, else pending until the VM is shut down.",
+)
+def hardware_change(request: HttpRequest, host: str, name: str, body: HardwareIn) -> HardwareDone:
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    facts = sizing.read(href, name)
+    posted = {
+        "memory": body.memory_mib, "max_memory": body.max_memory_mib,
+        "vcpus": body.vcpus, "max_vcpus": body.max_vcpus,
+    }  # fmt: skip
+    form = SizingForm(posted, initial=initial_sizing(facts), facts=facts)
+    actor = Actor.of_request(request, via="api")
+    if not form.is_valid():
+        why = form_errors(form)
+        record(actor, "vm-resize", ref, Outcome.ERROR, why)
+        raise InvalidInput(why)
+    try:
+        result = sizing.apply(href, name, form.wanted())
+    except VirtError as err:
+        record(actor, "vm-resize", ref, Outcome.ERROR, str(err))
+        raise
+    record(actor, "vm-resize", ref, Outcome.OK, sizing_summary(result), diff=result.diff)
+    remember(href, ref, actor, versions.RESIZED)
+
+    def changes(found: tuple[sizing.Change, ...]) -> list[ChangeOut]:
+        return [ChangeOut(what=c.what, before=c.before, after=c.after) for c in found]
+
+    return HardwareDone(
+        live=changes(result.live), pending=changes(result.pending),
+        refused=dict(result.refused), diff=result.diff,
+    )  # fmt: skip
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/history/{version}/revert/",
+    response=answers(XmlDone, 400),
+    summary="Define an old version again (itself a new version)",
+)
+def history_revert(request: HttpRequest, host: str, name: str, version: int) -> XmlDone:
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    kept = DomainVersion.objects.filter(pk=version, host=href.slug, uuid=ref.uuid).first()
+    if kept is None:
+        raise Http404(_("There is no such version of this VM."))
+    actor = Actor.of_request(request, via="api")
+    when = f"{kept.at:%Y-%m-%d %H:%M:%S}"
+    try:
+        done = definition.restore(href, name, kept.xml)
+    except VirtError as err:
+        record(actor, "definition-revert", ref, Outcome.ERROR, str(err))
+        raise
+    versions.remember(href.slug, ref.uuid, name, done.stored, actor.username,
+                      versions.REVERTED + when)  # fmt: skip
+    record(actor, "definition-revert", ref, Outcome.OK, f"to {when}", diff=done.diff)
+    return XmlDone(diff=done.diff, lost=list(done.lost), digest=definition.digest(done.stored))
