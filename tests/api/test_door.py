@@ -217,7 +217,7 @@ def test_destroying_asks_for_the_name_again(personas, demo: Host):
     url = "/api/v1/hosts/demo/vms/test/actions/force-off/"
     refused = Client().post(url, **personas["alice"])
     assert refused.status_code == 400
-    assert "send confirm=test" in refused.json()["detail"]
+    assert "needs confirm=test" in refused.json()["detail"]
     assert virt_domains.get_summary(demo.ref, "test").state.value == "running"
 
 
@@ -259,3 +259,13 @@ def test_the_schema_is_openapi_3_and_public_the_docs_page_is_not(as_alice: Clien
         b"ninja/swagger-ui-bundle.js" in page.content
         and b'data-schema-url="/api/schema/"' in page.content
     )
+
+
+def test_errors_come_in_the_callers_language(personas):
+    english = Client().get("/api/v1/hosts/nope/", **personas["alice"]).json()["detail"]
+    russian = Client().get(
+        "/api/v1/hosts/nope/", HTTP_ACCEPT_LANGUAGE="ru", **personas["alice"]
+    ).json()["detail"]
+    assert english == "There is no host 'nope'."
+    assert russian != english and "nope" in russian
+    assert any("а" <= ch <= "я" for ch in russian.casefold())

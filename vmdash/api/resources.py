@@ -457,13 +457,17 @@ def grant_add(request: HttpRequest, body: GrantIn) -> GrantOut:
     if not can_somewhere(who, Action.MANAGE_ACCESS):
         require(who, Action.MANAGE_ACCESS)
     posted: dict[str, Any] = body.dict()
+    missing = {
+        "user": _("There is no user “%(name)s”."),
+        "group": _("There is no group “%(name)s”."),
+        "role": _("There is no role “%(name)s”."),
+    }
     for field, model, key in (("user", User, "username"), ("group", Group, "name"),
                               ("role", Role, "slug")):  # fmt: skip
         if posted[field]:
             found = model.objects.filter(**{key: posted[field]}).first()
             if found is None:
-                raise InvalidInput(_("There is no %(what)s “%(name)s”.")
-                                   % {"what": field, "name": posted[field]})  # fmt: skip
+                raise InvalidInput(missing[field] % {"name": posted[field]})
             posted[field] = found.pk
     form = GrantForm(posted)
     if not form.is_valid():

@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema
 from domains import versions
 from domains.models import DomainVersion
 from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
-from domains.templatetags.domains import op_done
+from domains.templatetags.domains import LABELS, op_done
 from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
 from stats.load import loads
 from vmdash import door, jobs
@@ -159,8 +159,8 @@ def vm_action(
     href, ref = door.domain(door.who(request), host, name, action)
     if OPS[op].confirm and confirm != name:
         raise InvalidInput(
-            _("To %(verb)s VM '%(name)s', send confirm=%(name)s.")
-            % {"verb": OPS[op].verb, "name": name}
+            _("“%(label)s” of VM '%(name)s' needs confirm=%(name)s: its name again.")
+            % {"label": LABELS[op], "name": name}
         )
     fresh = perform(
         Actor.of_request(request, via="api"), op.value, ref,
