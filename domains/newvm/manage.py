@@ -37,7 +37,7 @@ def clone_vm(request: HttpRequest, host: str, name: str) -> HttpResponse:
         door.pool(who, host, pool_name, Action.MANAGE_STORAGE)
     new_name = request.POST.get("new_name", "").strip()
     pause = request.POST.get("pause") == "on"
-    error = _clone_problem(new_name, summary.state.is_active, pause)
+    error = clone_problem(new_name, summary.state.is_active, pause)
     if error:
         record(Actor.of_request(request), "vm-clone", ref, Outcome.ERROR, error)
         return render(
@@ -48,20 +48,20 @@ def clone_vm(request: HttpRequest, host: str, name: str) -> HttpResponse:
         Actor.of_request(request),
         "vm-clone",
         ref,
-        lambda j: _CloneResult(virt_clone.clone_vm(href, name, new_name, pause, j.report)),
+        lambda j: CloneResult(virt_clone.clone_vm(href, name, new_name, pause, j.report)),
         label=f"{name} -> {new_name}",
     )
     return redirect(reverse("newvm-job", args=[host, job.id]))
 
 
-class _CloneResult:
+class CloneResult:
     """What the job page shows when done (the same shape as a create's result)."""
 
     def __init__(self, ref: object) -> None:
         self.ref, self.virt_type = ref, ""
 
 
-def _clone_problem(new_name: str, active: bool, pause: bool) -> str:
+def clone_problem(new_name: str, active: bool, pause: bool) -> str:
     if not new_name:
         return _("Give the clone a name.")
     if active and not pause:

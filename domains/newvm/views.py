@@ -45,7 +45,7 @@ def _form(request: HttpRequest, href: HostRef, facts: create.HostFacts) -> NewVm
     return NewVmForm(initial=initial, facts=facts, volumes=volumes)
 
 
-def _place(form: NewVmForm, found: dict[str, str]) -> None:
+def place_problems(form: NewVmForm, found: dict[str, str]) -> None:
     for key, message in found.items():
         field = FIELD_OF.get(key, key)
         if key == "disk":
@@ -53,7 +53,7 @@ def _place(form: NewVmForm, found: dict[str, str]) -> None:
         form.add_error(field if field in form.fields else None, message)
 
 
-def _check_pools(request: HttpRequest, host: str, spec: VmSpec) -> None:
+def check_pools(request: HttpRequest, host: str, spec: VmSpec) -> None:
     for d in spec.disks:
         if d.kind in (DiskKind.NEW, DiskKind.SEED):
             door.pool(door.who(request), host, d.pool, Action.MANAGE_STORAGE)
@@ -69,17 +69,19 @@ def new_vm(request: HttpRequest, host: str) -> HttpResponse:
         return render(request, "domains/newvm/new.html", context, status=_status(request, form))
     try:
         spec = form.spec()
-        volumes = create.volumes_of(href, _pools(spec))
-        _place(form, create.problems(spec, facts, volumes, bool(form.cleaned_data["start"])))
+        volumes = create.volumes_of(href, pools_of(spec))
+        place_problems(
+            form, create.problems(spec, facts, volumes, bool(form.cleaned_data["start"]))
+        )
         xml = create.preview(spec)
     except VirtError as err:
         form.add_error(None, str(err))
     if form.errors:
-        record(Actor.of_request(request), "vm-create", href, Outcome.ERROR, _errors(form))
+        record(Actor.of_request(request), "vm-create", href, Outcome.ERROR, errors_line(form))
         return render(request, "domains/newvm/new.html", context, status=400)
     if "preview" in request.POST:
         return render(request, "domains/newvm/new.html", {**context, "xml": xml})
-    _check_pools(request, host, spec)
+    check_pools(request, host, spec)
     return _start_job(request, href, spec, form.cleaned_data)
 
 
@@ -87,11 +89,11 @@ def _status(request: HttpRequest, form: NewVmForm) -> int:
     return 400 if request.method == "POST" else 200
 
 
-def _pools(spec: VmSpec) -> set[str]:
+def pools_of(spec: VmSpec) -> set[str]:
     return {d.pool for d in spec.disks}
 
 
-def _errors(form: NewVmForm) -> str:
+def errors_line(form: NewVmForm) -> str:
     return "; ".join(f"{k}: {' '.join(str(e) for e in v)}" for k, v in form.errors.items())
 
 

@@ -9,6 +9,7 @@ was done is checked with libvirt where it changes something.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -37,6 +38,9 @@ def operations() -> list[tuple[str, str]]:
 
 BODIES = {
     "/snapshots/": {"name": "before-upgrade"},
+    # More memory than the test driver's host has; a running VM cloned without a pause.
+    "/demo/vms/": {"name": "matrix-vm", "memory_mib": 2**30},
+    "/clone/": {"new_name": "matrix-copy"},
     "/volumes/": {"name": "made.qcow2", "size": "1 MiB"},
     "/size/": {"size": "2 MiB"},
     "/grants/": {"user": "bob", "role": "viewer", "scope": "host", "host": "demo"},
@@ -73,6 +77,8 @@ REFUSED_TO_ALL = {
     ("DELETE", "/api/v1/hosts/{host}/vms/{name}/snapshots/{snapshot}/"): 404,
     ("GET", "/api/v1/jobs/{job}/"): 404,
     ("DELETE", "/api/v1/grants/{grant}/"): 404,
+    ("POST", "/api/v1/hosts/{host}/vms/"): 400,  # (see BODIES)
+    ("POST", "/api/v1/hosts/{host}/vms/{name}/clone/"): 400,
     # The test driver cannot resize or stream volumes (tests/storage does, on libvirtd).
     ("PUT", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/size/"): 409,
     ("GET", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/content/"): 409,
@@ -95,6 +101,8 @@ def expected(persona: str, method: str, path: str) -> int | str:
         return 404
     # alice's token narrowed to Viewer on VM test; erin's (Operator on demo)
     # narrowed to Viewer on the site: both may see VM test and do nothing to it.
+    if path == "/api/v1/hosts/{host}/vms/":
+        return 403  # both see host demo; neither may create on it
     vm_part = "/vms/{name}/" in path
     if persona == "alice-viewer" and not vm_part and path != "/api/v1/hosts/{host}/":
         # networks and pools of demo: the host is seen, its objects are not.
@@ -263,9 +271,49 @@ def test_the_schema_is_openapi_3_and_public_the_docs_page_is_not(as_alice: Clien
 
 def test_errors_come_in_the_callers_language(personas):
     english = Client().get("/api/v1/hosts/nope/", **personas["alice"]).json()["detail"]
-    russian = Client().get(
-        "/api/v1/hosts/nope/", HTTP_ACCEPT_LANGUAGE="ru", **personas["alice"]
-    ).json()["detail"]
+    russian = (
+        Client()
+        .get("/api/v1/hosts/nope/", HTTP_ACCEPT_LANGUAGE="ru", **personas["alice"])
+        .json()["detail"]
+    )
     assert english == "There is no host 'nope'."
     assert russian != english and "nope" in russian
     assert any("а" <= ch <= "я" for ch in russian.casefold())
+
+
+def _finished(headers: dict[str, str], job: dict[str, object]) -> dict[str, object]:
+    deadline = time.monotonic() + 30
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = Client().get(f"/api/v1/jobs/{job['id']}/", **headers).json()
+    return job
+
+
+@pytest.mark.django_db(transaction=True)  # the jobs' threads write their audit entries
+def test_a_vm_is_created_and_cloned_through_the_api(personas, demo: Host):
+    alice = personas["alice"]
+    bad = Client().post("/api/v1/hosts/demo/vms/", {"name": "bad/name"},
+                        content_type="application/json", **alice)  # fmt: skip
+    assert bad.status_code == 400 and "name" in bad.json()["detail"]
+    made = Client().post("/api/v1/hosts/demo/vms/", {"name": "api-made", "memory_mib": 256},
+                         content_type="application/json", **alice)  # fmt: skip
+    assert made.status_code == 200, made.content
+    try:
+        job = _finished(alice, made.json())
+        assert (job["state"], job["made"]) == ("done", "api-made"), job
+        found = virt_domains.get_summary(demo.ref, "api-made")  # libvirt has it
+        assert found.memory_kib == 256 * 1024
+        # Not another person's job: bob is told there is none.
+        assert Client().get(f"/api/v1/jobs/{job['id']}/", **personas["bob"]).status_code == 404
+        clone = Client().post("/api/v1/hosts/demo/vms/api-made/clone/", {"new_name": "api-copy"},
+                              content_type="application/json", **alice)  # fmt: skip
+        assert clone.status_code == 200, clone.content
+        assert _finished(alice, clone.json())["state"] == "done"
+        assert virt_domains.get_summary(demo.ref, "api-copy").memory_kib == 256 * 1024
+        entries = AuditEntry.objects.filter(via="api", username="alice")
+        assert {("vm-create", "ok"), ("vm-clone", "ok")} <= set(
+            entries.values_list("action", "outcome")
+        )
+    finally:
+        for name in ("api-copy", "api-made"):
+            Client().post(f"/api/v1/hosts/demo/vms/{name}/actions/delete/?confirm={name}", **alice)

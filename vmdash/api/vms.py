@@ -12,6 +12,9 @@ from ninja import Field, Query, Router, Schema
 
 from domains import versions
 from domains.models import DomainVersion
+from domains.newvm.forms import NewVmForm
+from domains.newvm.manage import CloneResult, clone_problem
+from domains.newvm.views import check_pools, errors_line, place_problems, pools_of
 from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
 from domains.templatetags.domains import LABELS, op_done
 from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
@@ -32,7 +35,8 @@ from vmdash.api.schemas import (
 )
 from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.policy import Action
-from vmdash.virt import definition, sizing, snapshots
+from vmdash.virt import clone as virt_clone
+from vmdash.virt import create, definition, sizing, snapshots
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.domains import OPS, Disk, Graphics, Nic, Op, Serial
 from vmdash.virt.errors import InvalidInput, VirtError
@@ -280,12 +284,17 @@ class JobOut(Schema):
     percent: int
     note: str
     message: str  # the outcome's sentence once it ended
+    made: str | None = None  # the name of what it made (a VM, a snapshot), once done
 
 
 def job_out(job: jobs.Job) -> JobOut:
+    result = job.result
+    made = getattr(getattr(result, "ref", None), "name", None)
+    if made is None and isinstance(result, str):
+        made = result  # a snapshot's name
     return JobOut(
         id=job.id, action=job.action, label=job.label, state=job.state.value,
-        percent=job.percent, note=job.note, message=job.message,
+        percent=job.percent, note=job.note, message=job.message, made=made,
     )  # fmt: skip
 
 
@@ -471,3 +480,109 @@ def history_revert(request: HttpRequest, host: str, name: str, version: int) -> 
                       versions.REVERTED + when)  # fmt: skip
     record(actor, "definition-revert", ref, Outcome.OK, f"to {when}", diff=done.diff)
     return XmlDone(diff=done.diff, lost=list(done.lost), digest=definition.digest(done.stored))
+
+
+# --- new VMs and clones (jobs) -------------------------------------------------------
+
+
+class VmIn(Schema):
+    """The new-VM form's fields (docs/newvm.md); what it leaves out takes its default."""
+
+    name: str = Field(..., max_length=200)
+    os_id: str = Field("linux2022", max_length=100, description="an osinfo id")
+    source: Literal["iso", "import", "network", "kernel"] = "network"
+    iso: str = Field("", max_length=1000, description="pool/volume.iso")
+    import_volume: str = Field("", max_length=1000, description="pool/volume")
+    kernel: str = Field("", max_length=1000)
+    initrd: str = Field("", max_length=1000)
+    cmdline: str = Field("", max_length=1000)
+    memory_mib: int = Field(1024, ge=16, le=2**30)
+    vcpus: int = Field(1, ge=1, le=4096)
+    new_disk: bool = False
+    disk_pool: str = Field("", max_length=255)
+    disk_gib: int | None = Field(None, ge=1, le=2**20)
+    disk_format: Literal["qcow2", "raw"] = "qcow2"
+    disk_bus: Literal["virtio", "sata", "scsi", "ide"] = "virtio"
+    network: str = Field("", max_length=255)
+    bridge: str = Field("", max_length=15)
+    nic_model: Literal["virtio", "e1000e", "e1000", "rtl8139"] = "virtio"
+    firmware: str = Field("bios", max_length=20)
+    machine: Literal["q35", "pc"] = "q35"
+    tpm: bool = False
+    vnc: bool = True
+    serial: bool = True
+    autostart: bool = False
+    start: bool = False
+    ci_hostname: str = Field("", max_length=63)
+    ci_user: str = Field("", max_length=32)
+    ci_ssh_key: str = Field("", max_length=10_000)
+    ci_user_data: str = Field("", max_length=100_000)
+
+
+class CloneIn(Schema):
+    new_name: str = Field(..., max_length=200)
+    pause: bool = Field(False, description="a running VM is paused while its disks are copied")
+
+
+@router.post(
+    "/hosts/{host}/vms/",
+    response=answers(JobOut, 400),
+    summary="Create a VM (a job: follow it at /jobs/{id}/)",
+    description="The checks and sentences of the new-VM page; a failed create removes "
+    "what it made.",
+)
+def vm_create(request: HttpRequest, host: str, body: VmIn) -> JobOut:
+    href = door.host(door.who(request), host, Action.CREATE)
+    facts = create.host_facts(href)
+    volumes = create.volumes_of(href, {p.name for p in facts.pools if p.active})
+    posted = {k: v for k, v in body.dict().items() if v not in (None, False)}
+    form = NewVmForm(posted, facts=facts, volumes=volumes)
+    actor = Actor.of_request(request, via="api")
+    spec = None
+    if form.is_valid():
+        try:
+            spec = form.spec()
+            found = create.problems(spec, facts, create.volumes_of(href, pools_of(spec)),
+                                    body.start)  # fmt: skip
+            place_problems(form, found)
+        except VirtError as err:
+            form.add_error(None, str(err))
+    if spec is None or form.errors:
+        why = errors_line(form)
+        record(actor, "vm-create", href, Outcome.ERROR, why)
+        raise InvalidInput(why)
+    check_pools(request, host, spec)
+    start, autostart = body.start, body.autostart
+    job = jobs.start(
+        actor, "vm-create", href,
+        lambda j: create.create_vm(href, spec, start, autostart, j.report),
+        label=f"{spec.name} ({spec.virt_type})",
+    )  # fmt: skip
+    return job_out(job)
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/clone/",
+    response=answers(JobOut, 400),
+    summary="Clone a VM with copies of its disks (a job)",
+)
+def vm_clone(request: HttpRequest, host: str, name: str, body: CloneIn) -> JobOut:
+    who = door.who(request)
+    href, ref = door.domain(who, host, name, Action.CREATE)
+    disks = virt_clone.disk_volumes(href, name)
+    for pool_name in {d.pool for d in disks}:
+        door.pool(who, host, pool_name, Action.MANAGE_STORAGE)
+    new_name = body.new_name.strip()
+    actor = Actor.of_request(request, via="api")
+    error = clone_problem(new_name, virt_domains.get_summary(href, name).state.is_active,
+                          body.pause)  # fmt: skip
+    if error:
+        record(actor, "vm-clone", ref, Outcome.ERROR, error)
+        raise InvalidInput(error)
+    pause = body.pause
+    job = jobs.start(
+        actor, "vm-clone", ref,
+        lambda j: CloneResult(virt_clone.clone_vm(href, name, new_name, pause, j.report)),
+        label=f"{name} -> {new_name}",
+    )  # fmt: skip
+    return job_out(job)
