@@ -71,7 +71,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv
-	$(VENV)/bin/mypy vmdash hosts domains networks storage people stats
+	$(VENV)/bin/mypy vmdash hosts domains networks storage people stats api
 
 # Three workers (pytest-xdist), on two cores too: most of the run waits on
 # guests, browsers and servers, not on the CPU. The real-libvirtd folders each

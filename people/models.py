@@ -29,7 +29,7 @@ class SecondFactorRequired(models.Model):
 
 
 class ApiToken(models.Model):
-    """A key for the API (vmdash/api), made by its user on their own page.
+    """A key for the API (api/), made by its user on their own page.
 
     The secret is shown once and only its SHA-256 is kept (it is 32 random
     bytes: no salt or slow hash is needed against guessing). `key` is the

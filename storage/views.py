@@ -383,7 +383,7 @@ def volume_download(
 def volume_download_response(
     request: HttpRequest, host: str, name: str, volume: str, via: str = "web"
 ) -> StreamingHttpResponse:
-    """The page's download and the API's (vmdash/api): the door, the audit, the stream.
+    """The page's download and the API's (api/): the door, the audit, the stream.
 
     A volume's bytes are a VM's disk: they need the right to manage storage,
     not only to see that the volume exists."""

@@ -287,7 +287,7 @@ VMDASH_TEST_DRIVER_DIR = envstr("VMDASH_TEST_DRIVER_DIR", str(BASE_DIR / "tests"
 # VMs per page on the VM list.
 VMDASH_PAGE_SIZE = envint("VMDASH_PAGE_SIZE", 100)
 # API calls allowed per token (or browser session) in each web process, as
-# "<n>/<s|min|h|d>" (vmdash/api/core.py); beyond it: 429 with Retry-After.
+# "<n>/<s|min|h|d>" (api/core.py); beyond it: 429 with Retry-After.
 VMDASH_API_RATE = envstr("VMDASH_API_RATE", "1200/min")
 # Audit entries older than this many days go at `manage.py vmdash_audit_prune`; 0 keeps them all.
 VMDASH_AUDIT_DAYS = envint("VMDASH_AUDIT_DAYS", 0)

@@ -14,7 +14,7 @@ urlpatterns = [
     path("access/", include("vmdash.access.urls")),
     path("hooks/", include("vmdash.hooks.urls")),
     path("", include("stats.urls")),  # graphs of VMs and hosts, /metrics
-    path("api/", include("vmdash.api.urls")),  # /api/v1/, /api/schema/, /api/docs/
+    path("api/", include("api.urls")),  # /api/v1/, /api/schema/, /api/docs/
 ]
 
 handler500 = "vmdash.failures.server_error"

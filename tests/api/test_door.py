@@ -16,11 +16,11 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from api.urls import api
 from domains.models import DomainVersion
 from people import tokens
 from people.models import ApiToken
 from vmdash.access.models import Grant, Role
-from vmdash.api.urls import api
 from vmdash.models import AuditEntry, Host
 from vmdash.virt import domains as virt_domains
 from vmdash.virt import storage as virt_storage

@@ -388,7 +388,7 @@ def test_a_sparse_volume_downloads_byte_for_byte_without_reading_its_holes(
     assert got == size and d.skipped >= size - 4 * MiB  # the holes came as holes
 
 
-# The same through the API (vmdash/api), with a token: what libvirt holds after each call.
+# The same through the API (api/), with a token: what libvirt holds after each call.
 
 
 def test_the_api_creates_grows_downloads_and_deletes_a_volume(

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db
 OPEN_TO_ALL = {"overview", "domain-list", "host-list", "me", "me-password", "me-language"} | {
     "me-two-factor", "me-two-factor-confirm", "me-two-factor-codes", "me-two-factor-off"
 }  # fmt: skip
-# The API (vmdash/api): its schema and docs page describe code, no object; its
+# The API (api/): its schema and docs page describe code, no object; its
 # lists are filtered like the pages' (tests/api/test_door.py walks every API
 # operation for five personas, with valid bodies).
 OPEN_TO_ALL |= {"api-schema", "api-docs", "api-root", "host_list", "vm_list"}

@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
+from api.core import answers
+from api.schemas import AuditOut, HostOut, Me, OpDone, Page, Paging
 from people.models import ApiToken
 from storage import views as storage_views
 from storage.forms import ResizeForm, VolumeForm, errors_text
@@ -18,8 +20,6 @@ from vmdash import door
 from vmdash.access.forms import GrantForm
 from vmdash.access.here import scope_ref
 from vmdash.access.models import Grant, Role
-from vmdash.api.core import answers
-from vmdash.api.schemas import AuditOut, HostOut, Me, OpDone, Page, Paging
 from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.models import AuditEntry
 from vmdash.policy import Action, can, can_somewhere, require, visible

@@ -10,18 +10,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 
-from domains import versions
-from domains.models import DomainVersion
-from domains.newvm.forms import NewVmForm
-from domains.newvm.manage import CloneResult, clone_problem
-from domains.newvm.views import check_pools, errors_line, place_problems, pools_of
-from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
-from domains.templatetags.domains import LABELS, op_done
-from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
-from stats.load import loads
-from vmdash import door, jobs
-from vmdash.api.core import answers
-from vmdash.api.schemas import (
+from api.core import answers
+from api.schemas import (
     ConsoleOut,
     LoadOut,
     OpDone,
@@ -33,6 +23,16 @@ from vmdash.api.schemas import (
     XmlOut,
     page_of,
 )
+from domains import versions
+from domains.models import DomainVersion
+from domains.newvm.forms import NewVmForm
+from domains.newvm.manage import CloneResult, clone_problem
+from domains.newvm.views import check_pools, errors_line, place_problems, pools_of
+from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
+from domains.templatetags.domains import LABELS, op_done
+from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
+from stats.load import loads
+from vmdash import door, jobs
 from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.policy import Action
 from vmdash.virt import clone as virt_clone

@@ -8,9 +8,9 @@ from django.shortcuts import render
 from django.urls import URLPattern, URLResolver, path
 from django.views.decorators.http import require_GET
 
-from vmdash.api.core import api
-from vmdash.api.resources import router as resources
-from vmdash.api.vms import router as vms
+from api.core import api
+from api.resources import router as resources
+from api.vms import router as vms
 
 api.add_router("", resources)
 api.add_router("", vms)

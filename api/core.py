@@ -7,7 +7,7 @@ Swagger UI (no CDN) with one dependency and pydantic; DRF would bring its
 own auth, permission and serializer layers beside ours, and drf-spectacular
 another package to describe them.
 
-Every operation names its door call; `vmdash.api` adds no access rule of
+Every operation names its door call; `api` adds no access rule of
 its own. Errors are JSON `{"detail": sentence}` with the sentences the
 pages show (Http404 / PermissionDenied from the door, VirtError from
 vmdash/virt with its status).
