@@ -11,12 +11,14 @@ import libvirt
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 
 from vmdash.access.models import Grant, Role
 from vmdash.hooks import checks, queue
 from vmdash.hooks.kinds import Kind, vm_kind
 from vmdash.hooks.models import Delivery, Hook
+from vmdash.models import Host
 from vmdash.virt.events import Change, HostStatus, ObjectEvent, ObjectKind
 from vmdash.virt.refs import HostRef
 from vmdash.virt.storage import list_pools
@@ -76,6 +78,31 @@ def test_a_stopped_vm_is_queued_for_the_hooks_that_chose_it() -> None:
         "detail": "destroyed",
         "at": delivery.payload["at"],
     }
+
+
+def test_a_hook_with_a_tag_hears_only_of_the_vms_carrying_it(lab: Host) -> None:
+    """web1 of the test driver, tagged "web" in its libvirt metadata."""
+    from vmdash.virt.domains import set_tags
+
+    web = hook(Kind.VM_STOPPED, vm_tag="web")
+    db = hook(Kind.VM_STOPPED, vm_tag="db")
+    every = hook(Kind.VM_STOPPED)
+    set_tags(lab.ref, "web1", {"web"})
+    web1 = "11111111-0000-4000-8000-000000000001"  # tests/data/testnode.xml
+    queue.on_event(ObjectEvent("lab", ObjectKind.DOMAIN, web1, "web1", Change.STOPPED,
+                               "destroyed", "", time.time()))  # fmt: skip
+    assert sorted(h for h, _kind in kinds()) == sorted([web.pk, every.pk])
+    assert db.deliveries.count() == 0
+
+
+def test_the_form_refuses_a_tag_that_cannot_be_one(as_alice: Client) -> None:
+    from vmdash.hooks.forms import HookForm
+
+    form = HookForm({"name": "x", "url": "https://example.org/h", "events": ["vm.stopped"],
+                     "vm_tag": "no spaces please", "pool_threshold": 90, "login_threshold": 5,
+                     "enabled": "on"})  # fmt: skip
+    assert not form.is_valid()
+    assert "Name the tag" in str(form.errors["vm_tag"])
 
 
 def test_events_of_networks_and_pools_are_not_vm_events() -> None:

@@ -13,13 +13,15 @@ import pytest
 from tests.events.conftest import Deployment
 from tests.hooks.receiver import Receiver
 from tests.realhost import SYSTEM_URI, start_domain
+from vmdash.virt.domains import set_tags
+from vmdash.virt.refs import HostRef
 
 pytestmark = pytest.mark.libvirtd
 
 QUEUE_A_PING = """
 from vmdash.hooks.models import Hook
 from vmdash.hooks.queue import send_test
-hook = Hook.objects.create(name="ops", url={url!r}, events=["vm.stopped"])
+hook = Hook.objects.create(name="ops", url={url!r}, events=["vm.stopped"], vm_tag="evproc")
 send_test(hook, "admin")
 print("secret=" + hook.secret)
 """
@@ -45,7 +47,8 @@ def test_the_events_process_delivers_what_others_queued_and_what_libvirt_said(
     (ping,) = receiver.wait_for(1, 10)
     assert ping.json["event"] == "ping" and ping.signed_by(secret)
 
-    guest = make_guest()
+    guest = make_guest()  # tagged: other workers' guests stop meanwhile, unheard
+    set_tags(HostRef("local", SYSTEM_URI), guest.name, {"evproc"})
     start_domain(guest.dom())
     subprocess.run(["virsh", "-c", SYSTEM_URI, "destroy", guest.name], check=True)
     stopped = receiver.wait_for(2, 10)[1]

@@ -18,6 +18,8 @@ from tests.hooks.service import events_service
 from tests.realhost import SYSTEM_URI, Guest, start_domain
 from vmdash.hooks.kinds import Kind
 from vmdash.hooks.models import Delivery, Hook
+from vmdash.models import Host
+from vmdash.virt.domains import set_tags
 from vmdash.virt.refs import HostRef
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.libvirtd]
@@ -31,8 +33,12 @@ def virsh_destroy(name: str) -> float:
     return time.monotonic()
 
 
-async def running_guest(make_guest: Any) -> Guest:
+async def running_guest(make_guest: Any, tag: str) -> Guest:
+    """A started guest carrying `tag`: the hooks here hear of it alone (other
+    test workers start and stop guests on the same libvirtd meanwhile)."""
     guest: Guest = await sync_to_async(make_guest)()
+    await sync_to_async(Host.objects.get_or_create)(slug="local", defaults={"uri": SYSTEM_URI})
+    await asyncio.to_thread(set_tags, LOCAL, guest.name, {tag})
     await asyncio.to_thread(lambda: start_domain(guest.dom()))
     return guest
 
@@ -41,9 +47,9 @@ async def test_a_guest_destroyed_from_virsh_is_delivered_signed_within_2_s(
     receiver: Receiver, make_guest: Any, system_conn: object
 ) -> None:
     hook = await sync_to_async(Hook.objects.create)(
-        name="ops", url=receiver.url, events=[Kind.VM_STOPPED, Kind.VM_CRASHED]
+        name="ops", url=receiver.url, events=[Kind.VM_STOPPED, Kind.VM_CRASHED], vm_tag="hooked"
     )
-    guest = await running_guest(make_guest)
+    guest = await running_guest(make_guest, "hooked")
     async with events_service(lambda: [LOCAL]):
         destroyed = await asyncio.to_thread(virsh_destroy, guest.name)
         (got,) = await asyncio.to_thread(receiver.wait_for, 1, 10)
@@ -68,10 +74,10 @@ async def test_a_receiver_that_fails_twice_gets_it_on_the_third_try_and_in_order
     settings.VMDASH_HOOK_RETRY_BASE = 1.0
     settings.VMDASH_HOOK_RETRY_CAP = 2.0
     hook = await sync_to_async(Hook.objects.create)(
-        name="flaky", url=receiver.url, events=[Kind.VM_STOPPED]
+        name="flaky", url=receiver.url, events=[Kind.VM_STOPPED], vm_tag="flaky"
     )
     receiver.answer(500, 500)
-    guest = await running_guest(make_guest)
+    guest = await running_guest(make_guest, "flaky")
     async with events_service(lambda: [LOCAL]):
         await asyncio.to_thread(virsh_destroy, guest.name)
         await asyncio.to_thread(receiver.wait_for, 1, 10)  # the first try failed

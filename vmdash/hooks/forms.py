@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from vmdash.hooks.kinds import CHOOSABLE
 from vmdash.hooks.models import Hook
+from vmdash.virt.xml.tags import tag_problem
 
 HTTP_ONLY = gettext_lazy("Enter an http:// or https:// URL with a host name.")
 
@@ -32,7 +33,7 @@ class HookForm(forms.ModelForm[Hook]):
 
     class Meta:
         model = Hook
-        fields = ["name", "url", "events", "pool_threshold", "login_threshold", "enabled"]
+        fields = ["name", "url", "events", "vm_tag", "pool_threshold", "login_threshold", "enabled"]
         help_texts = {
             "pool_threshold": gettext_lazy("For “Storage pool above its threshold”: percent used."),
             "login_threshold": gettext_lazy(
@@ -43,6 +44,13 @@ class HookForm(forms.ModelForm[Hook]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["url"].widget.attrs["placeholder"] = "https://example.org/vmdash-hook"
+
+    def clean_vm_tag(self) -> str:
+        tag = str(self.cleaned_data.get("vm_tag") or "").strip()
+        problem = tag_problem(tag) if tag else None
+        if problem is not None:
+            raise forms.ValidationError(_("Name the tag: %(why)s.") % {"why": problem})
+        return tag
 
     def clean_url(self) -> str:
         url = str(self.cleaned_data["url"]).strip()

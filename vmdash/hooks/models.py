@@ -35,6 +35,12 @@ class Hook(models.Model):
     login_threshold = models.PositiveSmallIntegerField(
         _("failed logins threshold"), default=5, validators=[MinValueValidator(1)]
     )
+    vm_tag = models.CharField(
+        _("only VMs tagged"),
+        max_length=40,
+        blank=True,
+        help_text=_("Empty: every VM. Else VM events only of the VMs carrying this tag."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

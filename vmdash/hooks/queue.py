@@ -14,9 +14,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+import vmdash.virt.domains as virt_domains
 from vmdash.hooks import sender
 from vmdash.hooks.kinds import Kind, host_kind, vm_kind
 from vmdash.hooks.models import Delivery, Hook, Occurrence
+from vmdash.models import Host as HostModel
+from vmdash.virt.errors import VirtError
 from vmdash.virt.events import Event, HostStatus, ObjectEvent
 
 
@@ -50,11 +53,26 @@ def _iso(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).isoformat() if at else timezone.now().isoformat()
 
 
+def _tagged(event: ObjectEvent, hooks: list[Hook]) -> list[Hook]:
+    """The hooks that want this VM: all, or those whose tag it carries (read once)."""
+    if not any(h.vm_tag for h in hooks):
+        return hooks
+    tags: frozenset[str] = frozenset()
+    host = HostModel.objects.filter(slug=event.host).first()
+    if host is not None:
+        try:
+            tags = virt_domains.tags_by_uuid(host.ref, event.uuid) or frozenset()
+        except VirtError:
+            tags = frozenset()  # gone or unreachable: no tag can be told
+    return [h for h in hooks if not h.vm_tag or h.vm_tag in tags]
+
+
 def on_event(event: Event) -> None:
     """The events service's sink: a VM's or host's event, for the hooks that want it."""
     if isinstance(event, ObjectEvent):
         kind = vm_kind(event)
-        if kind is not None:
+        targets = _tagged(event, hooks_for(kind)) if kind is not None else []
+        if kind is not None and targets:
             data = {
                 "host": event.host,
                 "vm": event.name,
@@ -63,7 +81,7 @@ def on_event(event: Event) -> None:
                 "detail": event.detail,
                 "at": _iso(event.at),
             }
-            enqueue(kind, data)
+            enqueue(kind, data, targets)
     elif isinstance(event, HostStatus):
         on_host_status(event)
 
