@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from playwright.sync_api import expect
 
 from vmdash.models import Host
 from vmdash.virt.connection import reset_pool
@@ -34,6 +35,12 @@ WEIRD_NAME = 'it\'s <b>& "ünï cödé"'
 # Unit tests on the test driver go wherever a worker is free. Tests that
 # restart libvirtd cannot share it with anyone: `make test` runs them after
 # the others, alone (marker `restarts_libvirtd`).
+# What a browser test expects to see, it waits for up to 15 s (Playwright's
+# default is 5): on two cores, with guests booting under TCG and the API's
+# property-based run beside it, a live update took longer than 5 s twice (ci31).
+# A page that never shows it still fails; one that shows it fast is not slowed.
+expect.set_options(timeout=15_000)
+
 CONSOLE_FIXTURES = frozenset({"console_server", "guest_maker", "guest_a", "running_a"})
 LOOP_GUARD = "_no_foreign_running_loop"
 

@@ -64,7 +64,7 @@ def schemathesis(
 
 
 @pytest.mark.parametrize(
-    ("user", "superuser", "examples"), [("root", True, 20), ("nobody", False, 8)]
+    ("user", "superuser", "examples"), [("root", True, 12), ("nobody", False, 5)]
 )
 def test_no_500_and_nothing_the_schema_does_not_describe(
     server: Vmdash, user: str, superuser: bool, examples: int, tmp_path: Path
