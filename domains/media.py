@@ -49,6 +49,9 @@ def domain_devices(request: HttpRequest, host: str, name: str) -> HttpResponse:
             context["networks"] = nics.networks(host_ref)
             context["disk_volumes"] = disks.volumes(host_ref)
             context["disk_buses"] = list(disks.BUSES)
+            context["disk_caches"] = disks.CACHES
+            context["disk_ios"] = disks.IOS
+            context["disk_discards"] = disks.DISCARDS
         except VirtError as err:
             context["media_error"] = str(err)
     return render(request, "domains/detail.html", context)
@@ -177,6 +180,33 @@ def domain_disk_remove(request: HttpRequest, host: str, name: str) -> HttpRespon
 
     work = lambda h: disks.remove(h, name, target)  # noqa: E731
     return _device_change(request, host, name, "disk-remove", versions.DISKS, work, told)
+
+
+@require_POST
+def domain_disk_tune(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """Bus, cache, I/O and discard of one disk: in the definition, for the next start."""
+    target = request.POST.get("target", "")
+    wanted = disks.Tuning(
+        bus=request.POST.get("bus", ""),
+        cache=request.POST.get("cache", ""),
+        io=request.POST.get("io", ""),
+        discard=request.POST.get("discard", ""),
+    )
+
+    def told(done: tuple[str, str]) -> tuple[str, str]:
+        diff, now = done
+        said = f"{target}: bus {wanted.bus}, cache {wanted.cache or 'default'}, io {wanted.io or 'default'}, discard {wanted.discard or 'default'}"  # noqa: E501
+        if not diff:
+            return said, _("Nothing changed.")
+        text = _("Disk %(target)s is saved; it applies when the VM next starts.") % {"target": now}
+        if now != target:
+            text += " " + _("On its new bus it is %(now)s (was %(was)s).") % {
+                "now": now, "was": target
+            }  # fmt: skip
+        return said, text
+
+    work = lambda h: disks.tune(h, name, target, wanted)  # noqa: E731
+    return _device_change(request, host, name, "disk-tune", versions.DISKS, work, told)
 
 
 def _remember_now(host: HostRef, ref: DomainRef, actor: Actor, reason: str) -> None:

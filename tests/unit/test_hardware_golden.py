@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vmdash.virt import media, numa, pinning, sizing
+from vmdash.virt import disks, media, numa, pinning, sizing
 from vmdash.virt.xml.domain import DomainXML
 
 DATA = Path(__file__).parent.parent / "data"
@@ -25,6 +25,8 @@ EDITS: dict[str, Callable[[DomainXML], None]] = {
     "sizing": lambda d: sizing._edit(d, sizing.Sizing(GIB, 4 * GIB, 2, 4)),
     "pins": lambda d: pinning._edit(d, {0: "1", 1: "0-1"}),
     "numa": lambda d: numa._edit(d, [("0", GIB), ("1", GIB)]),
+    # vda onto SCSI: renamed to the first free sd name, its PCI address dropped.
+    "disk-tune": lambda d: disks._tune(d, "vda", disks.Tuning("scsi", "none", "native", "unmap")),
 }
 CASES = [(edit, source) for edit in EDITS for source in SOURCES]
 

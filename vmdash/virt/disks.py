@@ -1,4 +1,4 @@
-"""A VM's disks: attach a volume of one of the host's pools, detach one.
+"""A VM's disks: attach a volume of one of the host's pools, detach one, tune one.
 
 virDomainAttachDeviceFlags / DetachDeviceFlags with AFFECT_CONFIG, and
 AFFECT_LIVE too while the VM runs (hot-plug: virtio and SCSI take it, SATA
@@ -21,7 +21,7 @@ from lxml import etree
 
 from vmdash.virt.connection import pool
 from vmdash.virt.devices import detach
-from vmdash.virt.domains import lookup
+from vmdash.virt.domains import edit, lookup
 from vmdash.virt.errors import InvalidInput, NotFound, translate
 from vmdash.virt.refs import HostRef
 from vmdash.virt.xml import tostring
@@ -153,3 +153,67 @@ def remove(host: HostRef, name: str, target: str) -> Done:
         return Done(target, done.live, done.waiting)
 
     return pool().call(host.uri, act, doing)
+
+
+# How a disk is attached and cached: changed in the definition only (QEMU
+# cannot change them on a running disk), so for a running VM they apply at
+# its next start. "" keeps the hypervisor's default (the attribute goes).
+CACHES = ("", "none", "writeback", "writethrough", "directsync", "unsafe")
+IOS = ("", "native", "threads", "io_uring")
+DISCARDS = ("", "unmap", "ignore")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    bus: str
+    cache: str = ""
+    io: str = ""
+    discard: str = ""
+
+
+def tuning_problem(t: Tuning) -> str:
+    """Why `t` cannot be (a sentence), or ""."""
+    if t.bus not in BUSES:
+        return _("Choose a bus: %(buses)s.") % {"buses": ", ".join(BUSES)}
+    if t.cache not in CACHES or t.io not in IOS or t.discard not in DISCARDS:
+        return _("Choose the cache, I/O and discard modes from the lists.")
+    if t.io == "native" and t.cache not in ("none", "directsync"):
+        # QEMU refuses to start such a disk (aio=native needs O_DIRECT).
+        return _("Native I/O needs the cache mode none or directsync.")
+    return ""
+
+
+def _tune(doc: DomainXML, target: str, t: Tuning) -> str:
+    """Change disk `target` of `doc` as `t` says; its target after (a new bus renames it)."""
+    disk = _own(doc, target)
+    if disk is None or disk.device not in ("disk", "cdrom", "lun"):
+        raise NotFound(_("The VM has no disk %(t)s.") % {"t": target})
+    if disk.target_bus != t.bus:
+        if disk.device == "cdrom" and t.bus == "virtio":
+            raise InvalidInput(_("A CD-ROM cannot be on the virtio bus."))
+        taken = {d.target_dev or "" for d in doc.disks} - {target}
+        disk.target_dev = free_target(taken, t.bus) if BUSES[t.bus] != target[:2] else target
+        disk.target_bus = t.bus
+        disk.address = False  # the old bus's address means nothing on the new one
+    if disk.driver_name is None and (t.cache or t.io or t.discard):
+        disk.driver_name = "qemu"
+    disk.driver_cache = t.cache or None
+    disk.driver_io = t.io or None
+    disk.driver_discard = t.discard or None
+    return disk.target_dev or target
+
+
+def tune(host: HostRef, name: str, target: str, t: Tuning) -> tuple[str, str]:
+    """Set the bus, cache, io and discard of disk `target` in the definition
+    (validated); (the diff, its target after the change: a new bus renames it)."""
+    doing = f"Cannot change disk {target} of VM '{name}'"
+    problem = tuning_problem(t)
+    if problem:
+        raise InvalidInput(problem)
+    moved: dict[str, str] = {}
+
+    def change(doc: DomainXML) -> None:
+        moved["to"] = _tune(doc, target, t)
+
+    diff = edit(host, name, change, doing=doing, persistent_only=True)
+    return diff, moved.get("to", target)

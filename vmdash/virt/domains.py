@@ -143,6 +143,9 @@ class Disk:
     allocation: int | None = None
     readonly: bool = False
     boot_order: int | None = None
+    cache: str = ""  # "" = the hypervisor's default
+    io: str = ""
+    discard: str = ""
 
 
 @dataclass(frozen=True)
@@ -400,6 +403,9 @@ def _disk(disk: DiskXML) -> Disk:
         format=disk.driver_type or "",
         readonly=disk.readonly,
         boot_order=disk.boot_order,
+        cache=disk.driver_cache or "",
+        io=disk.driver_io or "",
+        discard=disk.driver_discard or "",
     )
 
 

@@ -50,6 +50,7 @@ class DiskXML(XMLObject):
     driver_type = Field("./driver/@type")  # raw, qcow2, ...
     driver_cache = Field("./driver/@cache")
     driver_io = Field("./driver/@io")
+    driver_discard = Field("./driver/@discard")
     source_file = Field("./source/@file")
     source_dev = Field("./source/@dev")
     source_dir = Field("./source/@dir")
@@ -63,6 +64,7 @@ class DiskXML(XMLObject):
     target_bus = Field("./target/@bus")
     readonly = Flag("./readonly")
     boot_order = Field("./boot/@order", INT)
+    address = Flag("./address")  # where it plugs in; libvirt picks one when there is none
 
 
 class InterfaceXML(XMLObject):
