@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from domains import versions
@@ -28,6 +29,13 @@ from vmdash.virt.errors import VirtError
 from vmdash.virt.refs import DomainRef, HostRef
 
 T = TypeVar("T")
+
+NIC_KINDS = [
+    ("network", gettext_lazy("Virtual network")),
+    ("bridge", gettext_lazy("Host bridge")),
+    ("ovs", gettext_lazy("Open vSwitch bridge")),
+    ("direct", gettext_lazy("macvtap on a host device")),
+]
 
 
 @require_GET
@@ -43,6 +51,8 @@ def domain_devices(request: HttpRequest, host: str, name: str) -> HttpResponse:
     if policy.can(who, Action.CHANGE, ref) and detail.summary.persistent:
         context["may_change"] = True
         context["nic_models"] = nics.MODELS
+        context["nic_kinds"] = NIC_KINDS
+        context["direct_modes"] = nics.DIRECT_MODES
         try:
             context["drives"] = media.drives(host_ref, name)
             context["isos"] = media.isos(host_ref) if context["drives"] else []
@@ -149,6 +159,31 @@ def domain_nic_link(request: HttpRequest, host: str, name: str) -> HttpResponse:
 
     work = lambda h: nics.set_link(h, name, mac, up)  # noqa: E731
     return _device_change(request, host, name, "nic-link", versions.NICS, work, told)
+
+
+@require_POST
+def domain_nic_tune(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """What a NIC connects to, its model and MAC: in the definition, for the next start."""
+    mac = request.POST.get("mac", "")
+    wanted = nics.NicTuning(
+        kind=request.POST.get("kind", ""),
+        source=request.POST.get("source", "").strip(),
+        model=request.POST.get("model", ""),
+        mac=request.POST.get("new_mac", "").strip().lower(),
+        mode=request.POST.get("mode", "bridge"),
+    )
+
+    def told(done: tuple[str, str]) -> tuple[str, str]:
+        diff, now = done
+        said = f"{mac}: {wanted.kind} {wanted.source}, {wanted.model}, mac {now}"
+        if not diff:
+            return said, _("Nothing changed.")
+        return said, _(
+            "Network interface %(mac)s is saved; it applies when the VM next starts."
+        ) % {"mac": now}
+
+    work = lambda h: nics.tune(h, name, mac, wanted)  # noqa: E731
+    return _device_change(request, host, name, "nic-tune", versions.NICS, work, told)
 
 
 @require_POST

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<str:name>/disks/add/", media.domain_disk_add, name="domain-disk-add"),
     path("<str:name>/disks/remove/", media.domain_disk_remove, name="domain-disk-remove"),
     path("<str:name>/disks/tune/", media.domain_disk_tune, name="domain-disk-tune"),
+    path("<str:name>/nics/tune/", media.domain_nic_tune, name="domain-nic-tune"),
     path("<str:name>/nics/remove/", media.domain_nic_remove, name="domain-nic-remove"),
     path("<str:name>/nics/link/", media.domain_nic_link, name="domain-nic-link"),
     path("<str:name>/xml/", definitions.domain_xml, name="domain-xml"),

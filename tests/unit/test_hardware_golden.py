@@ -14,12 +14,24 @@ from pathlib import Path
 
 import pytest
 
-from vmdash.virt import disks, media, numa, pinning, sizing
+from vmdash.virt import disks, media, nics, numa, pinning, sizing
 from vmdash.virt.xml.domain import DomainXML
 
 DATA = Path(__file__).parent.parent / "data"
 SOURCES = {"qemu": DATA / "xml" / "qemu-guest.in.xml", "vnf": DATA / "newvm" / "vendor-nfv.xml"}
 GIB = 2**20  # in KiB
+
+
+def _nic_tune(doc: DomainXML) -> None:
+    """The last NIC: the sample's macvtap becomes a host bridge (its old source and
+    virtualport go); the vendor's OVS port keeps its virtualport, gets a new MAC."""
+    last = list(doc.interfaces)[-1]
+    if last.type == "direct":
+        nics._tune(doc, last.mac or "", nics.NicTuning("bridge", "br-lan", "e1000e", ""))
+    else:
+        nics._tune(doc, last.mac or "", nics.NicTuning("ovs", "br-mgmt", "virtio",
+                                                       "52:54:00:aa:00:99"))  # fmt: skip
+
 
 EDITS: dict[str, Callable[[DomainXML], None]] = {
     "sizing": lambda d: sizing._edit(d, sizing.Sizing(GIB, 4 * GIB, 2, 4)),
@@ -27,6 +39,7 @@ EDITS: dict[str, Callable[[DomainXML], None]] = {
     "numa": lambda d: numa._edit(d, [("0", GIB), ("1", GIB)]),
     # vda onto SCSI: renamed to the first free sd name, its PCI address dropped.
     "disk-tune": lambda d: disks._tune(d, "vda", disks.Tuning("scsi", "none", "native", "unmap")),
+    "nic-tune": _nic_tune,
 }
 CASES = [(edit, source) for edit in EDITS for source in SOURCES]
 

@@ -157,6 +157,13 @@ class Nic:
     target: str
     addresses: tuple[str, ...] = ()
     link_up: bool = True
+    virtualport: str = ""  # openvswitch: the bridge is an OVS one
+    mode: str = ""  # direct (macvtap): bridge, vepa, private, passthrough
+
+    @property
+    def kind(self) -> str:
+        """network, bridge, ovs or direct (or libvirt's own word for the rest)."""
+        return "ovs" if self.type == "bridge" and self.virtualport == "openvswitch" else self.type
 
 
 @dataclass(frozen=True)
@@ -417,6 +424,8 @@ def _nic(nic: InterfaceXML) -> Nic:
         model=nic.model or "",
         target=nic.target or "",
         link_up=nic.link_state != "down",
+        virtualport=nic.virtualport or "",
+        mode=nic.source_mode or "",
     )
 
 

@@ -1,5 +1,5 @@
 """A VM's network interfaces: add one on a virtual network, take one out,
-set its link up or down.
+set its link up or down, change what it connects to, its model and MAC.
 
 virDomainAttachDeviceFlags / DetachDeviceFlags / UpdateDeviceFlags with
 AFFECT_CONFIG, and AFFECT_LIVE too while the VM runs: the running guest sees
@@ -22,7 +22,7 @@ from lxml import etree
 
 from vmdash.virt.connection import pool
 from vmdash.virt.devices import detach
-from vmdash.virt.domains import lookup
+from vmdash.virt.domains import edit, lookup
 from vmdash.virt.errors import InvalidInput, NotFound, translate
 from vmdash.virt.refs import HostRef
 from vmdash.virt.xml import tostring
@@ -156,3 +156,81 @@ def set_link(host: HostRef, name: str, mac: str, up: bool) -> Done:
         return Done(mac.lower(), bool(dom.isActive()))
 
     return pool().call(host.uri, act, doing)
+
+
+# What a NIC is connected to and how it looks to the guest, changed in the
+# definition (for the next start): virt-manager's NIC page. "ovs" is a host
+# bridge of Open vSwitch (type bridge with <virtualport type='openvswitch'/>),
+# "direct" macvtap on a host device.
+KINDS = ("network", "bridge", "ovs", "direct")
+DIRECT_MODES = ("bridge", "vepa", "private", "passthrough")
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
+
+
+@dataclass(frozen=True)
+class NicTuning:
+    kind: str
+    source: str  # the network's name, or the host bridge or device
+    model: str
+    mac: str  # "" keeps the MAC it has
+    mode: str = "bridge"  # direct only
+
+
+def tuning_problem(t: NicTuning) -> str:
+    """Why `t` cannot be (a sentence), or ""."""
+    if t.kind not in KINDS:
+        return _("Choose what the interface connects to from the list.")
+    if t.model not in MODELS:
+        return _("Choose a model: %(models)s.") % {"models": ", ".join(MODELS)}
+    if not t.source:
+        return _("Name the network, bridge or device it connects to.")
+    if t.kind != "network" and not _IFNAME.match(t.source):
+        return _("A host interface name has at most 15 letters, digits, '.', '-', '_' or ':'.")
+    if t.kind == "direct" and t.mode not in DIRECT_MODES:
+        return _("Choose a macvtap mode: %(modes)s.") % {"modes": ", ".join(DIRECT_MODES)}
+    return mac_problem(t.mac)
+
+
+def _tune(doc: DomainXML, mac: str, t: NicTuning) -> str:
+    """Change the NIC `mac` of `doc` as `t` says; its MAC after."""
+    nic = _own(doc, mac)
+    if nic is None:
+        raise NotFound(_("The VM has no network interface %(mac)s.") % {"mac": mac})
+    new_mac = t.mac.lower() or mac
+    if new_mac != mac and new_mac in _macs(doc):
+        raise InvalidInput(_("Another interface of this VM has MAC %(mac)s.") % {"mac": new_mac})
+    if new_mac != (nic.mac or "").lower():
+        nic.mac = new_mac
+    was = "ovs" if nic.type == "bridge" and nic.virtualport == "openvswitch" else nic.type
+    if was != t.kind:
+        # Another kind of connection: what the old <source> and <virtualport>
+        # said (a portgroup, a 802.1Qbg profile) means nothing for the new one.
+        nic.has_source = False
+        nic.has_virtualport = False
+    nic.type = "bridge" if t.kind == "ovs" else t.kind
+    if t.kind == "network":
+        nic.source_network = t.source
+    elif t.kind == "direct":
+        nic.source_dev, nic.source_mode = t.source, t.mode
+    else:
+        nic.source_bridge = t.source
+    if t.kind == "ovs":
+        nic.virtualport = "openvswitch"
+    nic.model = t.model
+    return new_mac
+
+
+def tune(host: HostRef, name: str, mac: str, t: NicTuning) -> tuple[str, str]:
+    """Set a NIC's connection, model and MAC in the definition (validated);
+    (the diff, its MAC after)."""
+    doing = f"Cannot change network interface {mac} of VM '{name}'"
+    problem = tuning_problem(t)
+    if problem:
+        raise InvalidInput(problem)
+    after: dict[str, str] = {}
+
+    def change(doc: DomainXML) -> None:
+        after["mac"] = _tune(doc, mac, t)
+
+    diff = edit(host, name, change, doing=doing, persistent_only=True)
+    return diff, after.get("mac", mac)

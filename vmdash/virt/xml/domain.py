@@ -86,6 +86,8 @@ class InterfaceXML(XMLObject):
     link_state = Field("./link/@state")  # up, down
     virtualport = Field("./virtualport/@type")
     boot_order = Field("./boot/@order", INT)
+    has_source = Flag("./source")  # False: the element goes, with what it had
+    has_virtualport = Flag("./virtualport")
 
 
 class GraphicsXML(XMLObject):
