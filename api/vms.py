@@ -3,6 +3,7 @@ snapshots, definition history, console, load. Each operation asks the door."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from django.http import Http404, HttpRequest, QueryDict
@@ -37,9 +38,12 @@ from vmdash.audit import Actor, Outcome, perform, record
 from vmdash.policy import Action
 from vmdash.virt import clone as virt_clone
 from vmdash.virt import create, definition, sizing, snapshots
+from vmdash.virt import disks as virt_disks
 from vmdash.virt import domains as virt_domains
+from vmdash.virt import nics as virt_nics
 from vmdash.virt.domains import OPS, Disk, Graphics, Nic, Op, Serial
 from vmdash.virt.errors import InvalidInput, VirtError
+from vmdash.virt.refs import HostRef
 from vmdash.virt.snapshots import Snapshot
 
 router = Router(tags=["VMs"])
@@ -586,3 +590,69 @@ def vm_clone(request: HttpRequest, host: str, name: str, body: CloneIn) -> JobOu
         label=f"{name} -> {new_name}",
     )  # fmt: skip
     return job_out(job)
+
+
+# --- a disk's bus and modes, a NIC's connection, model and MAC ----------------------
+
+
+class DiskTuneIn(Schema):
+    bus: Literal["virtio", "scsi", "sata", "ide"]
+    cache: Literal["", "none", "writeback", "writethrough", "directsync", "unsafe"] = ""
+    io: Literal["", "native", "threads", "io_uring"] = ""
+    discard: Literal["", "unmap", "ignore"] = ""
+
+
+class NicTuneIn(Schema):
+    kind: Literal["network", "bridge", "ovs", "direct"]
+    source: str = Field(..., max_length=255, description="the network, bridge or device")
+    model: Literal["virtio", "e1000e", "e1000", "rtl8139"] = "virtio"
+    mac: str = Field("", max_length=17, description="a new MAC; empty keeps it")
+    mode: Literal["bridge", "vepa", "private", "passthrough"] = "bridge"
+
+
+class DeviceDone(Schema):
+    diff: str  # "" when nothing changed
+    now: str  # the disk's target or the NIC's MAC after the change
+    applies: str  # "next start": the definition changed, not the running VM
+
+
+def _device(
+    request: HttpRequest, host: str, name: str, action: str, reason: str,
+    work: Callable[[HostRef], tuple[str, str]],
+) -> DeviceDone:  # fmt: skip
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    actor = Actor.of_request(request, via="api")
+    try:
+        diff, now = work(href)
+    except VirtError as err:
+        record(actor, action, ref, Outcome.ERROR, str(err))
+        raise
+    record(actor, action, ref, Outcome.OK, now, diff=diff)
+    if diff:
+        remember(href, ref, actor, reason)
+    return DeviceDone(diff=diff, now=now, applies="next start")
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/disks/{target}/",
+    response=answers(DeviceDone, 400),
+    summary="A disk's bus, cache, I/O and discard mode (for the next start)",
+)
+def disk_tune(
+    request: HttpRequest, host: str, name: str, target: str, body: DiskTuneIn
+) -> DeviceDone:
+    wanted = virt_disks.Tuning(body.bus, body.cache, body.io, body.discard)
+    return _device(request, host, name, "disk-tune", versions.DISKS,
+                   lambda h: virt_disks.tune(h, name, target, wanted))  # fmt: skip
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/nics/{mac}/",
+    response=answers(DeviceDone, 400),
+    summary="What a NIC connects to, its model and MAC (for the next start)",
+)
+def nic_tune(request: HttpRequest, host: str, name: str, mac: str, body: NicTuneIn) -> DeviceDone:
+    wanted = virt_nics.NicTuning(body.kind, body.source.strip(), body.model,
+                                 body.mac.strip().lower(), body.mode)  # fmt: skip
+    return _device(request, host, name, "nic-tune", versions.NICS,
+                   lambda h: virt_nics.tune(h, name, mac, wanted))  # fmt: skip

@@ -22,8 +22,10 @@ from people import tokens
 from people.models import ApiToken
 from vmdash.access.models import Grant, Role
 from vmdash.models import AuditEntry, Host
+from vmdash.virt import definition
 from vmdash.virt import domains as virt_domains
 from vmdash.virt import storage as virt_storage
+from vmdash.virt.xml.domain import DomainXML
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +43,8 @@ BODIES = {
     # More memory than the test driver's host has; a running VM cloned without a pause.
     "/demo/vms/": {"name": "matrix-vm", "memory_mib": 2**30},
     "/clone/": {"new_name": "matrix-copy"},
+    "/disks/vda/": {"bus": "virtio", "cache": "none"},
+    "/nics/aa:bb:cc:dd:ee:ff/": {"kind": "network", "source": "default", "model": "e1000"},
     "/volumes/": {"name": "made.qcow2", "size": "1 MiB"},
     "/size/": {"size": "2 MiB"},
     "/grants/": {"user": "bob", "role": "viewer", "scope": "host", "host": "demo"},
@@ -58,6 +62,8 @@ def concrete(path: str) -> str:
         .replace("{snapshot}", "no-such-snapshot")
         .replace("{volume}", "kept.qcow2")
         .replace("{grant}", "0")
+        .replace("{target}", "vda")
+        .replace("{mac}", "aa:bb:cc:dd:ee:ff")
         .replace("{job}", "no-such-job")
         .replace("{version}", str(version or 0))
     )
@@ -317,3 +323,33 @@ def test_a_vm_is_created_and_cloned_through_the_api(personas, demo: Host):
     finally:
         for name in ("api-copy", "api-made"):
             Client().post(f"/api/v1/hosts/demo/vms/{name}/actions/delete/?confirm={name}", **alice)
+
+
+def test_a_disk_and_a_nic_change_through_the_api(personas, demo: Host):
+    alice = personas["alice"]
+    base = "/api/v1/hosts/demo/vms/test"
+    disk = Client().put(f"{base}/disks/vda/", {"bus": "virtio", "cache": "writeback"},
+                        content_type="application/json", **alice)  # fmt: skip
+    assert disk.status_code == 200, disk.content
+    refused = Client().put(f"{base}/disks/vda/", {"bus": "virtio", "io": "native"},
+                           content_type="application/json", **alice)  # fmt: skip
+    assert refused.status_code == 400 and "Native I/O needs" in refused.json()["detail"]
+    nic = Client().put(f"{base}/nics/aa:bb:cc:dd:ee:ff/",
+                       {"kind": "bridge", "source": "br-api", "model": "e1000e"},
+                       content_type="application/json", **alice)  # fmt: skip
+    assert nic.status_code == 200 and nic.json()["applies"] == "next start"
+    try:
+        doc = DomainXML.parse(definition.read(demo.ref, "test").text)  # the next start's
+        (vda,) = [d for d in doc.disks if d.target_dev == "vda"]
+        (iface,) = doc.interfaces
+        assert (vda.driver_cache, iface.type, iface.source_bridge, iface.model) == (
+            "writeback",
+            "bridge",
+            "br-api",
+            "e1000e",
+        )  # what libvirt's definition now says
+    finally:
+        Client().put(f"{base}/disks/vda/", {"bus": "virtio"}, content_type="application/json",
+                     **alice)  # fmt: skip
+        Client().put(f"{base}/nics/aa:bb:cc:dd:ee:ff/", {"kind": "network", "source": "default"},
+                     content_type="application/json", **alice)  # fmt: skip
