@@ -27,7 +27,7 @@ from vmdash import door, policy
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.render import is_htmx
-from vmdash.virt import boot, cpu, definition, numa, pinning, sizing
+from vmdash.virt import boot, cpu, definition, numa, pinning, placement, sizing
 from vmdash.virt import domains as virt_domains
 from vmdash.virt.errors import InvalidInput, VirtError
 from vmdash.virt.refs import DomainRef, HostRef
@@ -154,6 +154,7 @@ def _page(
         "may_change": policy.can(who, Action.CHANGE, ref) and facts.persistent,
         "pins": _pins(host, ref.name),
         "numa": _numa(host, ref.name),
+        "placement": _placement(host, ref.name),
         "boot": _boot(host, ref.name),
         "cpu": _cpu(host, ref.name),
         **extra,
@@ -243,6 +244,50 @@ def _numa(host: HostRef, name: str) -> dict[str, Any] | None:
     rows.append({"i": len(rows), "cpus": "", "mib": ""})
     return {"rows": rows, "host_cells": found.host_cells, "running": found.running,
             "vcpus": found.vcpus, "memory_mib": found.memory_kib // MIB}  # fmt: skip
+
+
+def _placement(host: HostRef, name: str) -> dict[str, Any] | None:
+    """The memory placement card: the definition's numatune, hugepages and emulator
+    pin, beside the host's nodes, page sizes and free pages."""
+    try:
+        found = placement.read(host, name)
+    except VirtError:
+        return None
+    pages = [{"label": placement.page_label(s), "kib": s, "free": found.free_pages.get(s, 0),
+              "need": -(-found.memory_kib // s)} for s in found.page_sizes]  # fmt: skip
+    return {"facts": found, "wanted": found.wanted, "pages": pages, "modes": placement.MODES,
+            "cells": ",".join(str(c) for c in found.host_cells)}  # fmt: skip
+
+
+@require_POST
+def domain_placement(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """numatune mode and nodeset, hugepage size (KiB; 0: none), emulator CPUs."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    page = request.POST.get("page_kib", "0").strip()
+    wanted = placement.Wanted(
+        mode=request.POST.get("mode", "").strip(),
+        nodeset=request.POST.get("nodeset", "").strip(),
+        page_kib=int(page) if page.isdigit() else -1,
+        emulator_cpus=request.POST.get("emulator_cpus", "").strip(),
+    )
+    actor = Actor.of_request(request)
+    try:
+        if wanted.page_kib < 0:
+            raise InvalidInput(_("Choose a page size from the list."))
+        diff = placement.apply(host_ref, name, wanted)
+    except VirtError as err:
+        record(actor, "vm-placement", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    said = (f"memory {wanted.mode or 'anywhere'} {wanted.nodeset}, pages {wanted.page_kib} KiB, "
+            f"emulator {wanted.emulator_cpus or 'anywhere'}")  # fmt: skip
+    record(actor, "vm-placement", ref, Outcome.OK, said, diff=diff)
+    if diff:
+        remember(host_ref, ref, actor, versions.PLACEMENT)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host, name)
 
 
 @require_POST

@@ -26,6 +26,7 @@ urlpatterns = [
     path("<str:name>/hardware/", sizing.domain_hardware, name="domain-hardware"),
     path("<str:name>/hardware/pins/", sizing.domain_pins, name="domain-pins"),
     path("<str:name>/hardware/numa/", sizing.domain_numa, name="domain-numa"),
+    path("<str:name>/hardware/placement/", sizing.domain_placement, name="domain-placement"),
     path("<str:name>/hardware/boot/", sizing.domain_boot, name="domain-boot"),
     path("<str:name>/hardware/cpu/", sizing.domain_cpu, name="domain-cpu"),
     path(

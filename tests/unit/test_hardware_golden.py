@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vmdash.virt import disks, media, nics, numa, pinning, sizing
+from vmdash.virt import disks, media, nics, numa, pinning, placement, sizing
 from vmdash.virt.xml.domain import DomainXML
 
 DATA = Path(__file__).parent.parent / "data"
@@ -40,6 +40,8 @@ EDITS: dict[str, Callable[[DomainXML], None]] = {
     # vda onto SCSI: renamed to the first free sd name, its PCI address dropped.
     "disk-tune": lambda d: disks._tune(d, "vda", disks.Tuning("scsi", "none", "native", "unmap")),
     "nic-tune": _nic_tune,
+    # Memory on host node 0 in 2 MiB hugepages, QEMU's threads on CPUs 2-3.
+    "placement": lambda d: placement._edit(d, placement.Wanted("strict", "0", 2048, "2-3")),
 }
 CASES = [(edit, source) for edit in EDITS for source in SOURCES]
 
