@@ -85,14 +85,24 @@ def cli(srv: Vmdash, raw: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_the_cli_lists_starts_stops_and_gives_the_console_url(server: Vmdash) -> None:
+@pytest.fixture
+def quiet_server(tmp_path: Path) -> Iterator[Vmdash]:
+    """A server of its own: schemathesis leaves odd VMs on the other one's test driver."""
+    srv = start_vmdash(tmp_path / "vmdash", hosts="demo=test:///default")
+    yield srv
+    srv.stop()
+
+
+def test_the_cli_lists_starts_stops_and_gives_the_console_url(quiet_server: Vmdash) -> None:
+    server = quiet_server
     raw = token(server, "cli-user", True)
     listed = cli(server, raw, "list", "--host", "demo")
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
     assert header.split() == ["HOST", "NAME", "STATE", "VCPUS", "MEMORY"]
     names = {r.split()[1]: r.split()[2] for r in rows}
-    vm = next(iter(names))
+    assert set(names) == {"test"}  # the test driver's one VM
+    vm = "test"
     as_json = json.loads(cli(server, raw, "list", "--json").stdout)
     assert {r["name"] for r in as_json} == set(names)
 

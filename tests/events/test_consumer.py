@@ -376,7 +376,7 @@ async def test_a_session_that_ended_unannounced_is_closed_between_events(
     assert closed == {"type": "websocket.close", "code": CLOSE_UNAUTHENTICATED}
 
 
-async def _until(comm: Any, text: str, timeout: float = 5) -> str:
+async def _until(comm: Any, text: str, timeout: float = 15) -> str:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
