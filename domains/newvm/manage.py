@@ -1,4 +1,5 @@
-"""Clone a VM (a job) and delete it with the volumes a person ticks.
+"""Clone a VM (a job), delete it with the volumes a person ticks, define one from
+XML, and recreate a deleted one from the definitions vmdash kept.
 
 Rights: a clone needs CREATE on the source VM (a host grant covers it: the
 copy lands on the same host and holds the source's data) and MANAGE_STORAGE
@@ -13,14 +14,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
+from domains.models import DomainVersion
 from vmdash import door, jobs
 from vmdash.audit import Actor, Outcome, record
 from vmdash.policy import Action
 from vmdash.virt import clone as virt_clone
 from vmdash.virt import importxml as virt_import
-from vmdash.virt.domains import get_summary
+from vmdash.virt.domains import get_summary, list_domains
 from vmdash.virt.errors import VirtError
 
 
@@ -104,12 +106,35 @@ def delete_vm(request: HttpRequest, host: str, name: str) -> HttpResponse:
 MAX_IMPORT = 1_000_000  # characters: a domain XML of a few hundred lines is ~20 kB
 
 
+def _kept_version(host: str, pk: str) -> DomainVersion | None:
+    return DomainVersion.objects.filter(host=host, pk=int(pk)).first() if pk.isdigit() else None
+
+
+@require_GET
+def deleted_vms(request: HttpRequest, host: str) -> HttpResponse:
+    """The VMs of this host that are gone but whose definitions vmdash kept
+    (domains/versions.py): their last name and definition, and "Recreate"."""
+    href = door.host(door.who(request), host, Action.CREATE)
+    present = {d.uuid for d in list_domains(href)}
+    last: dict[str, DomainVersion] = {}
+    counts: dict[str, int] = {}
+    kept = DomainVersion.objects.filter(host=href.slug).exclude(uuid__in=present)
+    for version in kept.order_by("-at", "-pk").iterator():
+        last.setdefault(version.uuid, version)
+        counts[version.uuid] = counts.get(version.uuid, 0) + 1
+    rows = [(v, counts[v.uuid]) for v in sorted(last.values(), key=lambda v: v.at, reverse=True)]
+    return render(request, "domains/newvm/deleted.html", {"host": href, "rows": rows})
+
+
 @require_http_methods(["GET", "POST"])
 def import_vm(request: HttpRequest, host: str) -> HttpResponse:
     """Paste or upload a domain XML; define it and list what libvirt did not keep."""
     href = door.host(door.who(request), host, Action.CREATE)
     context: dict[str, object] = {"host": href, "text": ""}
     if request.method == "GET":
+        kept = _kept_version(href.slug, request.GET.get("version", ""))
+        if kept is not None:  # "Recreate" of a deleted VM: its last definition
+            context.update(text=kept.xml, recreating=kept)
         return render(request, "domains/newvm/import.html", context)
     upload = request.FILES.get("file")
     text = upload.read(MAX_IMPORT).decode("utf-8", "replace") if upload else ""
