@@ -15,10 +15,12 @@ vmdash/virt with its status).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
@@ -29,7 +31,10 @@ from ninja.throttling import AuthRateThrottle
 
 from people import tokens
 from vmdash import door
+from vmdash.failures import RETRY_AFTER
 from vmdash.virt.errors import VirtError
+
+log = logging.getLogger(__name__)
 
 
 class Error(Schema):
@@ -129,6 +134,20 @@ def _denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 @api.exception_handler(VirtError)
 def _virt(request: HttpRequest, exc: VirtError) -> HttpResponse:
     return _error(request, exc.status, str(exc))
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def _database_down(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """What vmdash/failures.py says on a page, as JSON: the database does not answer."""
+    log.error("api: the database does not answer: %s", str(exc).strip().splitlines()[:1])
+    response = _error(
+        request, 503,
+        _("The database does not answer, so vmdash cannot serve this now. Your virtual "
+          "machines keep running: nothing was changed on the hosts."),
+    )  # fmt: skip
+    response["Retry-After"] = RETRY_AFTER
+    return response
 
 
 @api.exception_handler(AuthenticationError)

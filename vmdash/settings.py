@@ -123,7 +123,15 @@ DATABASES = {
         {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _db_path,
-            "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
+            # IMMEDIATE: a transaction takes the write lock when it begins, so
+            # that a writer waits (timeout) instead of failing at once with
+            # "database is locked" when it upgrades from reading while the
+            # events service's sinks and jobs write beside requests (ci33).
+            "OPTIONS": {
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+                "transaction_mode": "IMMEDIATE",
+            },
             # Tests use a file too: an in-memory shared-cache database answers
             # "table is locked" at once when consumers' threads meet, ignoring
             # the timeout.
