@@ -118,7 +118,18 @@ def change(host: HostRef, name: str, target: str, volume: str) -> Changed:
         try:
             dom.updateDeviceFlags(drive_with(drive, path), flags)
         except libvirt.libvirtError as err:
-            raise translate(err, doing) from None
+            if not (live and not before and "tray" in str(err).lower()):
+                raise translate(err, doing) from None
+            # An empty drive whose tray the guest keeps shut (Linux's sr driver
+            # does while it probes, QEMU then answers "Tray of the device is
+            # not open"): there is nothing in it to take away from the guest,
+            # so insert with FORCE, as `virsh change-media --force` does.
+            try:
+                dom.updateDeviceFlags(
+                    drive_with(drive, path), flags | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
+                )
+            except libvirt.libvirtError as again:
+                raise translate(again, doing) from None
         return Changed(target, before, path, live)
 
     if volume and "/" not in volume:
