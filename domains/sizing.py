@@ -145,6 +145,7 @@ def _page(
 ) -> dict[str, Any]:
     detail = virt_domains.get_detail(host, ref.name)
     who = door.who(request)
+    found_cpu = _cpu(host, ref.name)
     return {
         **detail_context(host, detail, policy.can(who, Action.OPERATE, ref)),
         "tab": "hardware",
@@ -156,7 +157,9 @@ def _page(
         "numa": _numa(host, ref.name),
         "placement": _placement(host, ref.name),
         "boot": _boot(host, ref.name),
-        "cpu": _cpu(host, ref.name),
+        "cpu": found_cpu,
+        "cpu_features": [*found_cpu.features, ("", "require")] if found_cpu else [],
+        "cpu_policies": cpu.POLICIES,
         **extra,
     }
 
@@ -348,6 +351,32 @@ def domain_cpu(request: HttpRequest, host: str, name: str) -> HttpResponse:
         messages.error(request, str(err))
         return _back(request, host, name)
     record(actor, "vm-cpu", ref, Outcome.OK, f"{mode or 'default'} {model}".strip(), diff=diff)
+    if diff:
+        remember(host_ref, ref, actor, versions.CPU)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host, name)
+
+
+@require_POST
+def domain_cpu_features(request: HttpRequest, host: str, name: str) -> HttpResponse:
+    """CPU features: feature-N-name and feature-N-policy; an empty name is no feature."""
+    host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    features: list[tuple[str, str]] = []
+    for i in range(256):
+        feature = request.POST.get(f"feature-{i}-name", "").strip().lower()
+        if feature:
+            features.append((feature, request.POST.get(f"feature-{i}-policy", "require")))
+    actor = Actor.of_request(request)
+    try:
+        diff = cpu.apply_features(host_ref, name, features)
+    except VirtError as err:
+        record(actor, "vm-cpu-features", ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host, name)
+    said = ", ".join(f"{p} {n}" for n, p in features) or "none"
+    record(actor, "vm-cpu-features", ref, Outcome.OK, said, diff=diff)
     if diff:
         remember(host_ref, ref, actor, versions.CPU)
         messages.success(request, _("Saved. It applies when the VM next starts."))

@@ -30,6 +30,11 @@ urlpatterns = [
     path("<str:name>/hardware/boot/", sizing.domain_boot, name="domain-boot"),
     path("<str:name>/hardware/cpu/", sizing.domain_cpu, name="domain-cpu"),
     path(
+        "<str:name>/hardware/cpu/features/",
+        sizing.domain_cpu_features,
+        name="domain-cpu-features",
+    ),
+    path(
         "<str:name>/hardware/revert/",
         sizing.domain_hardware_revert,
         name="domain-hardware-revert",

@@ -10,6 +10,7 @@ of a NUMA layout, features and the rest of <cpu> stay), VALIDATE, next start.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import libvirt
@@ -17,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from vmdash.virt import xml
 from vmdash.virt.connection import pool
-from vmdash.virt.domains import lookup
+from vmdash.virt.domains import edit, lookup
 from vmdash.virt.errors import InvalidInput, InvalidState, translate
 from vmdash.virt.refs import HostRef
 from vmdash.virt.xml.domain import CpuMode, DomainXML
@@ -45,6 +46,20 @@ class CpuFacts:
     vcpus: int
     modes: tuple[str, ...]  # the modes this host's libvirt offers for the VM
     models: tuple[str, ...]  # usable named models (custom mode)
+    features: tuple[tuple[str, str], ...] = ()  # (name, policy) in the definition
+    known: tuple[str, ...] = ()  # feature names the host's host-model CPU lists
+
+
+def _known_features(conn: libvirt.virConnect, doc: DomainXML) -> tuple[str, ...]:
+    """The features host-model expands to on this host (a list to pick from)."""
+    try:
+        caps = xml.parse(
+            str(conn.getDomainCapabilities(doc.emulator, doc.arch, doc.machine, doc.type, 0))
+        )
+    except libvirt.libvirtError:
+        return ()
+    found = caps.findall("./cpu/mode[@name='host-model']/feature")
+    return tuple(sorted({f.get("name", "") for f in found} - {""}))
 
 
 def _offer(conn: libvirt.virConnect, doc: DomainXML) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -80,6 +95,8 @@ def read(host: HostRef, name: str) -> CpuFacts:
             vcpus=doc.vcpus or 1,
             modes=modes,
             models=models,
+            features=tuple((f.name or "", f.policy or "require") for f in doc.cpu_features),
+            known=_known_features(conn, doc),
         )
 
     return pool().call(host.uri, act, f"Cannot read VM '{name}'")
@@ -156,3 +173,69 @@ def apply(host: HostRef, name: str, mode: str, model: str, topo: Topology | None
         return doc.diff()
 
     return pool().call(host.uri, act, doing)
+
+
+# --- features ----------------------------------------------------------------------
+
+POLICIES = ("require", "disable", "force", "optional", "forbid")
+_FEATURE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+
+
+def feature_problems(features: list[tuple[str, str]]) -> list[str]:
+    """What is wrong with (name, policy) pairs, as sentences."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for name, policy in features:
+        if not _FEATURE.match(name):
+            out.append(
+                _("“%(name)s” is not a CPU feature name (lower-case letters, digits, - _ .).")
+                % {"name": name[:40]}
+            )
+        elif name in seen:
+            out.append(_("Feature %(name)s is listed twice.") % {"name": name})
+        if policy not in POLICIES:
+            out.append(_("Choose a policy: %(p)s.") % {"p": ", ".join(POLICIES)})
+        seen.add(name)
+    return out
+
+
+def _edit_features(doc: DomainXML, features: list[tuple[str, str]]) -> None:
+    """The definition's features become `features`: a kept one is changed in
+    place, a new one added after the others, a dropped one removed."""
+    wanted = dict(features)
+    missing = set(wanted)
+    for have in list(doc.cpu_features):
+        name = have.name or ""
+        if name not in wanted:
+            doc.cpu_features.remove(have)
+            continue
+        missing.discard(name)
+        if (have.policy or "require") != wanted[name]:
+            have.policy = wanted[name]
+    for name, policy in features:
+        if name in missing:
+            doc.cpu_features.add(policy=policy, name=name)
+    cpu = doc.node.find("./cpu")
+    if cpu is not None and len(cpu) == 0 and not cpu.attrib:
+        xml.remove(cpu)
+
+
+def apply_features(host: HostRef, name: str, features: list[tuple[str, str]]) -> str:
+    """Save the CPU features (checked first, then libvirt's VALIDATE); the diff."""
+    wrong = feature_problems(features)
+    if wrong:
+        raise InvalidInput(" ".join(wrong))
+
+    def change(doc: DomainXML) -> None:
+        named = doc.cpu_model or str(doc.cpu_mode or "") not in ("", "custom")
+        if features and not named:
+            raise InvalidInput(
+                _(
+                    "CPU features need a CPU mode other than custom, or a model: "
+                    "save one above first."
+                )
+            )
+        _edit_features(doc, features)
+
+    return edit(host, name, change, persistent_only=True,
+                doing=f"Cannot change the CPU features of VM '{name}'")  # fmt: skip

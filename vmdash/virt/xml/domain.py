@@ -149,6 +149,13 @@ class NumaCellXML(XMLObject):
         return to_kib(str(self.memory or 0), self.unit or "KiB")
 
 
+class CpuFeatureXML(XMLObject):
+    """<cpu><feature policy='require' name='avx2'/>: one CPU feature and what to do with it."""
+
+    name = Field("./@name")
+    policy = Field("./@policy")  # force, require, optional, disable, forbid
+
+
 class VcpuPinXML(XMLObject):
     """<cputune><vcpupin vcpu='0' cpuset='1-2'/>: where one vCPU may run."""
 
@@ -231,6 +238,7 @@ class DomainXML(Document):
     hugepage_size = Field("./memoryBacking/hugepages/page/@size", INT)
     hugepage_unit = Field("./memoryBacking/hugepages/page/@unit")
     numa_cells = Children(NumaCellXML, "./cpu/numa/cell")
+    cpu_features = Children(CpuFeatureXML, "./cpu/feature")
     disks = Children(DiskXML, "./devices/disk")
     interfaces = Children(InterfaceXML, "./devices/interface")
     graphics = Children(GraphicsXML, "./devices/graphics")
