@@ -31,7 +31,7 @@ from domains.newvm.manage import CloneResult, clone_problem
 from domains.newvm.views import check_pools, errors_line, place_problems, pools_of
 from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
 from domains.templatetags.domains import LABELS, op_done
-from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows
+from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows, with_metadata
 from stats.load import loads
 from vmdash import door, jobs
 from vmdash.audit import Actor, Outcome, perform, record
@@ -131,8 +131,10 @@ def vm_list(request: HttpRequest, filters: Query[VmFilters]) -> VmPage:
     rows, errors = read_rows(who, [h.ref for h in hosts if h.slug in shown])
     rows = filtered(rows, query, loads((d.host, d.uuid) for d in rows))
     page = page_of(rows, filters.page, filters.per_page)
+    # Titles and descriptions for this page's rows only, as the page reads them.
+    items = with_metadata(list(page.items), {h.slug: h.ref for h in hosts if h.slug in shown})
     return VmPage(
-        items=[_vm(d) for d in page.items],
+        items=[_vm(d) for d in items],
         total=page.total, page=page.page, pages=page.pages,
         unreachable=[Unreachable(host=r.host.slug, error=str(r.error or "")) for r in errors],
     )  # fmt: skip

@@ -18,7 +18,9 @@ For each, it times (median and p95 of --runs):
   page      GET /domains/ through Django (session, auth, policy, bulk calls,
             titles for the page's rows, template) with the default page size
   page-all  the same with all 1000 rows on one page
-and prints page/bare (the headline), page/bulk and naive/page as ratios.
+  api       GET /api/v1/vms/?per_page=<page size> (JSON, the same filters),
+            through the same session
+and prints page/bare (the headline), page/bulk, naive/page and api/bare as ratios.
 Usage: bench/domain_list.py [--backend test|qemu|both] [--runs N]
 """
 
@@ -179,10 +181,16 @@ def measure(label: str, uri: str, runs: int) -> None:
         assert response.status_code == 200 and b"vmdash-b-0000" in response.content
         return response
 
+    def api() -> object:
+        response = client.get(f"/api/v1/vms/?per_page={page_size}")
+        assert response.status_code == 200 and response.json()["total"] == count
+        return response
+
     bare_med, bare_p95 = timed(bare, runs)
     bulk_med, bulk_p95 = timed(bulk, runs)
     naive_med, naive_p95 = timed(naive, max(3, runs // 4))
     page_med, page_p95 = timed(page, runs)
+    api_med, api_p95 = timed(api, runs)
     default_size = settings.VMDASH_PAGE_SIZE
     settings.VMDASH_PAGE_SIZE = N
     all_med, all_p95 = timed(page, max(3, runs // 2))
@@ -198,8 +206,11 @@ def measure(label: str, uri: str, runs: int) -> None:
     )
     print(f"  page, all {N} rows           median {all_med:7.1f} ms  p95 {all_p95:7.1f} ms")
     print(
+        f"  api /api/v1/vms/ ({default_size} rows)  median {api_med:7.1f} ms  p95 {api_p95:7.1f} ms"
+    )
+    print(
         f"  ratios: page/bare {page_med / bare_med:.2f}x   page/bulk {page_med / bulk_med:.2f}x"
-        f"   naive/page {naive_med / page_med:.2f}x"
+        f"   naive/page {naive_med / page_med:.2f}x   api/bare {api_med / bare_med:.2f}x"
     )
 
 

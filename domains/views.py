@@ -118,7 +118,7 @@ def list_context(who: Who, query: QueryDict) -> dict[str, Any]:
     load = loads((d.host, d.uuid) for d in rows) if sort.lstrip("-") in LOAD_SORTS else {}
     rows = filtered(rows, query, load)
     page = Paginator(rows, settings.VMDASH_PAGE_SIZE).get_page(query.get("page"))
-    page_rows = _with_metadata(list(page.object_list), refs)
+    page_rows = with_metadata(list(page.object_list), refs)
     if not load:
         load = loads((d.host, d.uuid) for d in page_rows)
     return {
@@ -159,7 +159,7 @@ def detail_context(host: HostRef, detail: DomainDetail, can_operate: bool) -> di
     return {"d": detail.summary, "detail": detail, "host": host, "can_operate": can_operate}
 
 
-def _with_metadata(rows: list[DomainSummary], refs: dict[str, HostRef]) -> list[DomainSummary]:
+def with_metadata(rows: list[DomainSummary], refs: dict[str, HostRef]) -> list[DomainSummary]:
     """Titles and descriptions for the rows on this page only, host by host."""
     by_host: dict[str, list[DomainSummary]] = defaultdict(list)
     for row in rows:

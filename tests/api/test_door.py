@@ -353,3 +353,18 @@ def test_a_disk_and_a_nic_change_through_the_api(personas, demo: Host):
                      **alice)  # fmt: skip
         Client().put(f"{base}/nics/aa:bb:cc:dd:ee:ff/", {"kind": "network", "source": "default"},
                      content_type="application/json", **alice)  # fmt: skip
+
+
+def test_the_vm_list_carries_titles_as_the_page_does(personas, demo: Host):
+    import libvirt
+
+    from vmdash.virt.connection import pool
+
+    dom = pool().get("test:///default").lookupByName("test")
+    flags = libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, "The lab's web VM", None, None, flags)
+    try:
+        (row,) = Client().get("/api/v1/vms/", **personas["alice"]).json()["items"]
+        assert row["title"] == "The lab's web VM"
+    finally:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, "", None, None, flags)
