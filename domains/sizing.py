@@ -9,6 +9,7 @@ change is audited with its diff. The work is in vmdash/virt/sizing.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -249,6 +250,40 @@ def _numa(host: HostRef, name: str) -> dict[str, Any] | None:
             "vcpus": found.vcpus, "memory_mib": found.memory_kib // MIB}  # fmt: skip
 
 
+def _next_start_change(
+    request: HttpRequest,
+    host_ref: HostRef,
+    ref: DomainRef,
+    action: str,
+    reason: str,
+    work: Callable[[], str],
+    said: str,
+) -> HttpResponse:
+    """One change of the definition for the next start (`work` gives its diff and
+    may raise VirtError to refuse): audited either way, kept as a version, told."""
+    actor = Actor.of_request(request)
+    try:
+        diff = work()
+    except VirtError as err:
+        record(actor, action, ref, Outcome.ERROR, str(err))
+        messages.error(request, str(err))
+        return _back(request, host_ref.slug, ref.name)
+    record(actor, action, ref, Outcome.OK, said, diff=diff)
+    if diff:
+        remember(host_ref, ref, actor, reason)
+        messages.success(request, _("Saved. It applies when the VM next starts."))
+    else:
+        messages.info(request, _("Nothing changed."))
+    return _back(request, host_ref.slug, ref.name)
+
+
+def _refused(why: str) -> Callable[[], str]:
+    def refuse() -> str:
+        raise InvalidInput(why)
+
+    return refuse
+
+
 def _placement(host: HostRef, name: str) -> dict[str, Any] | None:
     """The memory placement card: the definition's numatune, hugepages and emulator
     pin, beside the host's nodes, page sizes and free pages."""
@@ -273,24 +308,15 @@ def domain_placement(request: HttpRequest, host: str, name: str) -> HttpResponse
         page_kib=int(page) if page.isdigit() else -1,
         emulator_cpus=request.POST.get("emulator_cpus", "").strip(),
     )
-    actor = Actor.of_request(request)
-    try:
-        if wanted.page_kib < 0:
-            raise InvalidInput(_("Choose a page size from the list."))
-        diff = placement.apply(host_ref, name, wanted)
-    except VirtError as err:
-        record(actor, "vm-placement", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return _back(request, host, name)
     said = (f"memory {wanted.mode or 'anywhere'} {wanted.nodeset}, pages {wanted.page_kib} KiB, "
             f"emulator {wanted.emulator_cpus or 'anywhere'}")  # fmt: skip
-    record(actor, "vm-placement", ref, Outcome.OK, said, diff=diff)
-    if diff:
-        remember(host_ref, ref, actor, versions.PLACEMENT)
-        messages.success(request, _("Saved. It applies when the VM next starts."))
-    else:
-        messages.info(request, _("Nothing changed."))
-    return _back(request, host, name)
+    work = (
+        _refused(_("Choose a page size from the list."))
+        if wanted.page_kib < 0
+        else lambda: placement.apply(host_ref, name, wanted)
+    )
+    return _next_start_change(request, host_ref, ref, "vm-placement", versions.PLACEMENT,
+                              work, said)  # fmt: skip
 
 
 @require_POST
@@ -309,22 +335,9 @@ def domain_numa(request: HttpRequest, host: str, name: str) -> HttpResponse:
             bad = _("Cell %(i)d: give its memory in MiB.") % {"i": len(cells)}
             break
         cells.append((cpus, int(mib) * MIB))
-    actor = Actor.of_request(request)
-    try:
-        if bad:
-            raise InvalidInput(bad)
-        diff = numa.apply(host_ref, name, cells)
-    except VirtError as err:
-        record(actor, "vm-numa", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return _back(request, host, name)
-    record(actor, "vm-numa", ref, Outcome.OK, f"{len(cells)} cell(s)", diff=diff)
-    if diff:
-        remember(host_ref, ref, actor, versions.NUMA)
-        messages.success(request, _("Saved. It applies when the VM next starts."))
-    else:
-        messages.info(request, _("Nothing changed."))
-    return _back(request, host, name)
+    work = _refused(bad) if bad else lambda: numa.apply(host_ref, name, cells)
+    return _next_start_change(request, host_ref, ref, "vm-numa", versions.NUMA, work,
+                              f"{len(cells)} cell(s)")  # fmt: skip
 
 
 def _cpu(host: HostRef, name: str) -> cpu.CpuFacts | None:
@@ -340,23 +353,13 @@ def domain_cpu(request: HttpRequest, host: str, name: str) -> HttpResponse:
     host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     mode, model = request.POST.get("mode", ""), request.POST.get("model", "").strip()
     parts = [request.POST.get(k, "").strip() for k in ("sockets", "dies", "cores", "threads")]
-    actor = Actor.of_request(request)
-    try:
-        if any(parts) and not all(p.isdigit() for p in parts):
-            raise InvalidInput(_("Sockets, dies, cores and threads are whole numbers."))
-        topo = cpu.Topology(*(int(p) for p in parts)) if any(parts) else None
-        diff = cpu.apply(host_ref, name, mode, model, topo)
-    except VirtError as err:
-        record(actor, "vm-cpu", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return _back(request, host, name)
-    record(actor, "vm-cpu", ref, Outcome.OK, f"{mode or 'default'} {model}".strip(), diff=diff)
-    if diff:
-        remember(host_ref, ref, actor, versions.CPU)
-        messages.success(request, _("Saved. It applies when the VM next starts."))
+    said = f"{mode or 'default'} {model}".strip()
+    if any(parts) and not all(p.isdigit() for p in parts):
+        work = _refused(_("Sockets, dies, cores and threads are whole numbers."))
     else:
-        messages.info(request, _("Nothing changed."))
-    return _back(request, host, name)
+        topo = cpu.Topology(*(int(p) for p in parts)) if any(parts) else None
+        work = lambda: cpu.apply(host_ref, name, mode, model, topo)  # noqa: E731
+    return _next_start_change(request, host_ref, ref, "vm-cpu", versions.CPU, work, said)
 
 
 @require_POST
@@ -368,21 +371,9 @@ def domain_cpu_features(request: HttpRequest, host: str, name: str) -> HttpRespo
         feature = request.POST.get(f"feature-{i}-name", "").strip().lower()
         if feature:
             features.append((feature, request.POST.get(f"feature-{i}-policy", "require")))
-    actor = Actor.of_request(request)
-    try:
-        diff = cpu.apply_features(host_ref, name, features)
-    except VirtError as err:
-        record(actor, "vm-cpu-features", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return _back(request, host, name)
     said = ", ".join(f"{p} {n}" for n, p in features) or "none"
-    record(actor, "vm-cpu-features", ref, Outcome.OK, said, diff=diff)
-    if diff:
-        remember(host_ref, ref, actor, versions.CPU)
-        messages.success(request, _("Saved. It applies when the VM next starts."))
-    else:
-        messages.info(request, _("Nothing changed."))
-    return _back(request, host, name)
+    work = lambda: cpu.apply_features(host_ref, name, features)  # noqa: E731
+    return _next_start_change(request, host_ref, ref, "vm-cpu-features", versions.CPU, work, said)
 
 
 def _boot(host: HostRef, name: str) -> boot.BootOptions | None:
@@ -410,31 +401,14 @@ def domain_boot(request: HttpRequest, host: str, name: str) -> HttpResponse:
         orders[key[5:]] = int(value)
     title = request.POST.get("title", "").strip()[:255]
     description = request.POST.get("description", "").strip()[:4000]
-    actor = Actor.of_request(request)
-    try:
-        if bad:
-            raise InvalidInput(bad)
-        diff = boot.apply(
-            host_ref, name, orders, request.POST.get("menu") == "on", title, description
-        )
-    except VirtError as err:
-        record(actor, "vm-boot", ref, Outcome.ERROR, str(err))
-        messages.error(request, str(err))
-        return _back(request, host, name)
-    record(
-        actor,
-        "vm-boot",
-        ref,
-        Outcome.OK,
-        ", ".join(f"{k}={v}" for k, v in orders.items()),
-        diff=diff,
+    menu = request.POST.get("menu") == "on"
+    work = (
+        _refused(bad)
+        if bad
+        else lambda: boot.apply(host_ref, name, orders, menu, title, description)
     )
-    if diff:
-        remember(host_ref, ref, actor, versions.BOOT)
-        messages.success(request, _("Saved. It applies when the VM next starts."))
-    else:
-        messages.info(request, _("Nothing changed."))
-    return _back(request, host, name)
+    said = ", ".join(f"{k}={v}" for k, v in orders.items())
+    return _next_start_change(request, host_ref, ref, "vm-boot", versions.BOOT, work, said)
 
 
 @require_POST
