@@ -299,17 +299,22 @@ def _placement(host: HostRef, name: str) -> dict[str, Any] | None:
 
 @require_POST
 def domain_placement(request: HttpRequest, host: str, name: str) -> HttpResponse:
-    """numatune mode and nodeset, hugepage size (KiB; 0: none), emulator CPUs."""
+    """numatune mode and nodeset, hugepage size (KiB; 0: none), emulator CPUs,
+    I/O threads and their CPUs."""
     host_ref, ref = door.domain(door.who(request), host, name, Action.CHANGE)
     page = request.POST.get("page_kib", "0").strip()
+    threads = request.POST.get("iothreads", "").strip() or "0"
     wanted = placement.Wanted(
         mode=request.POST.get("mode", "").strip(),
         nodeset=request.POST.get("nodeset", "").strip(),
         page_kib=int(page) if page.isdigit() else -1,
         emulator_cpus=request.POST.get("emulator_cpus", "").strip(),
+        iothreads=int(threads) if threads.isdigit() else -1,
+        iothread_cpus=request.POST.get("iothread_cpus", "").strip(),
     )
     said = (f"memory {wanted.mode or 'anywhere'} {wanted.nodeset}, pages {wanted.page_kib} KiB, "
-            f"emulator {wanted.emulator_cpus or 'anywhere'}")  # fmt: skip
+            f"emulator {wanted.emulator_cpus or 'anywhere'}, {wanted.iothreads} I/O threads "
+            f"on {wanted.iothread_cpus or 'anywhere'}")  # fmt: skip
     work = (
         _refused(_("Choose a page size from the list."))
         if wanted.page_kib < 0

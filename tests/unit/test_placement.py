@@ -88,3 +88,40 @@ def test_clearing_keeps_what_else_the_vendor_wrote() -> None:
 def test_bob_may_not(as_bob: Client, lab: Host) -> None:
     assert as_bob.post(URL, {"mode": "strict", "nodeset": "0"}).status_code == 404
     assert not defined().numatune_memory
+
+
+def test_io_threads_and_their_pins_land_in_the_definition(as_alice: Client, lab: Host) -> None:
+    post(as_alice, iothreads="2", iothread_cpus="1-2")
+    doc = defined()
+    assert doc.iothreads == 2
+    assert [(p.iothread, p.cpuset) for p in doc.iothread_pins] == [(1, "1-2"), (2, "1-2")]
+    post(as_alice, iothreads="1")  # one thread, anywhere
+    doc = defined()
+    assert doc.iothreads == 1 and not list(doc.iothread_pins)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"iothreads": "many"}, "I/O threads: 0 to 64."),
+        ({"iothread_cpus": "0"}, "Pinning I/O threads needs at least one I/O thread."),
+        ({"iothreads": "1", "iothread_cpus": "7"}, "I/O thread CPUs: this host has CPUs 0-3."),
+    ],
+)
+def test_io_threads_that_cannot_be_are_refused(
+    as_alice: Client, lab: Host, data: dict[str, str], reason: str
+) -> None:
+    before = defined().tostring()
+    assert reason in post(as_alice, **data)
+    assert defined().tostring() == before
+
+
+def test_a_disk_on_an_io_thread_keeps_it() -> None:
+    facts = placement.Facts(
+        wanted=placement.Wanted(iothreads=2), memory_kib=1 << 20, running=False,
+        host_cells=(0,), host_cpus=4, page_sizes=(), iothread_users=(("vdb", 2),),
+    )  # fmt: skip
+    assert placement.problems(placement.Wanted(iothreads=1), facts) == [
+        "Disk vdb uses I/O thread 2: keep at least 2."
+    ]
+    assert placement.problems(placement.Wanted(iothreads=2), facts) == []

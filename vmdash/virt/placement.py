@@ -28,6 +28,7 @@ from vmdash.virt.refs import HostRef
 from vmdash.virt.xml.domain import DomainXML
 
 MODES = ("strict", "preferred", "interleave", "restrictive")
+MAX_IOTHREADS = 64
 NORMAL_PAGE_KIB = 4  # the host's ordinary page: no hugepages
 
 
@@ -45,6 +46,8 @@ class Wanted:
     nodeset: str = ""
     page_kib: int = 0  # 0 = ordinary pages
     emulator_cpus: str = ""  # "" = wherever the host schedules it
+    iothreads: int = 0  # QEMU I/O threads for the disks (<iothreads>)
+    iothread_cpus: str = ""  # where every one of them runs ("" = anywhere)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Facts:
     host_cpus: int
     page_sizes: tuple[int, ...]  # KiB, hugepage sizes only
     free_pages: dict[int, int] = field(default_factory=dict)  # size KiB -> free, all cells
+    iothread_users: tuple[tuple[str, int], ...] = ()  # (disk target, I/O thread) in use
 
 
 def _page_kib(doc: DomainXML) -> int:
@@ -73,6 +77,8 @@ def wanted_of(doc: DomainXML) -> Wanted:
         nodeset=doc.numatune_nodeset or "",
         page_kib=_page_kib(doc),
         emulator_cpus=doc.emulator_cpuset or "",
+        iothreads=doc.iothreads or 0,
+        iothread_cpus=next((p.cpuset or "" for p in doc.iothread_pins), ""),
     )
 
 
@@ -95,6 +101,10 @@ def _host(conn: libvirt.virConnect) -> tuple[tuple[int, ...], tuple[int, ...], d
     return cells, tuple(sizes), free
 
 
+def _iothread_users(doc: DomainXML) -> tuple[tuple[str, int], ...]:
+    return tuple((d.target_dev or "", d.driver_iothread) for d in doc.disks if d.driver_iothread)
+
+
 def read(host: HostRef, name: str) -> Facts:
     def act(conn: libvirt.virConnect) -> Facts:
         dom = lookup(conn, host, name)
@@ -106,6 +116,7 @@ def read(host: HostRef, name: str) -> Facts:
             running=bool(dom.isActive()),
             host_cells=cells,
             host_cpus=int(conn.getInfo()[2]),
+            iothread_users=_iothread_users(doc),
             page_sizes=sizes,
             free_pages=free,
         )
@@ -156,6 +167,21 @@ def problems(w: Wanted, facts: Facts) -> list[str]:
             parse_cpuset(w.emulator_cpus, facts.host_cpus)
         except ValueError as err:
             out.append(_("Emulator CPUs: %(why)s.") % {"why": err})
+    if not 0 <= w.iothreads <= MAX_IOTHREADS:
+        out.append(_("I/O threads: 0 to %(n)d.") % {"n": MAX_IOTHREADS})
+    for target, thread in facts.iothread_users:
+        if thread > w.iothreads:
+            out.append(
+                _("Disk %(disk)s uses I/O thread %(n)d: keep at least %(n)d.")
+                % {"disk": target, "n": thread}
+            )
+    if w.iothread_cpus.strip():
+        if not w.iothreads:
+            out.append(_("Pinning I/O threads needs at least one I/O thread."))
+        try:
+            parse_cpuset(w.iothread_cpus, facts.host_cpus)
+        except ValueError as err:
+            out.append(_("I/O thread CPUs: %(why)s.") % {"why": err})
     return out
 
 
@@ -188,7 +214,23 @@ def _edit(doc: DomainXML, w: Wanted) -> None:
             doc.emulator_cpuset = cpus
     elif doc.emulator_pin:
         doc.emulator_pin = False
+    if (doc.iothreads or 0) != w.iothreads:
+        doc.iothreads = w.iothreads or None
+    _pin_iothreads(doc, w)
     _drop_if_empty(doc, "./cputune")
+
+
+def _pin_iothreads(doc: DomainXML, w: Wanted) -> None:
+    """One <iothreadpin> per I/O thread on `w.iothread_cpus`; none when it is empty."""
+    cpus = cpuset(parse_cpuset(w.iothread_cpus, 1 << 16)) if w.iothread_cpus.strip() else ""
+    wanted = {n: cpus for n in range(1, w.iothreads + 1)} if cpus else {}
+    for pin in list(doc.iothread_pins):
+        if pin.iothread not in wanted:
+            doc.iothread_pins.remove(pin)
+        elif pin.cpuset != wanted.pop(pin.iothread):
+            pin.cpuset = cpus
+    for n in sorted(wanted):
+        doc.iothread_pins.add(iothread=str(n), cpuset=cpus)
 
 
 def apply(host: HostRef, name: str, w: Wanted) -> str:

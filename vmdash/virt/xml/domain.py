@@ -51,6 +51,7 @@ class DiskXML(XMLObject):
     driver_cache = Field("./driver/@cache")
     driver_io = Field("./driver/@io")
     driver_discard = Field("./driver/@discard")
+    driver_iothread = Field("./driver/@iothread", INT)
     source_file = Field("./source/@file")
     source_dev = Field("./source/@dev")
     source_dir = Field("./source/@dir")
@@ -156,6 +157,13 @@ class CpuFeatureXML(XMLObject):
     policy = Field("./@policy")  # force, require, optional, disable, forbid
 
 
+class IothreadPinXML(XMLObject):
+    """<cputune><iothreadpin iothread='1' cpuset='2-3'/>: where one I/O thread may run."""
+
+    iothread = Field("./@iothread", INT)
+    cpuset = Field("./@cpuset")
+
+
 class VcpuPinXML(XMLObject):
     """<cputune><vcpupin vcpu='0' cpuset='1-2'/>: where one vCPU may run."""
 
@@ -229,6 +237,8 @@ class DomainXML(Document):
     pae = Flag("./features/pae")
     emulator = Field("./devices/emulator")
     vcpu_pins = Children(VcpuPinXML, "./cputune/vcpupin")
+    iothreads = Field("./iothreads", INT)
+    iothread_pins = Children(IothreadPinXML, "./cputune/iothreadpin")
     emulator_pin = Flag("./cputune/emulatorpin")
     emulator_cpuset = Field("./cputune/emulatorpin/@cpuset")
     numatune_memory = Flag("./numatune/memory")
