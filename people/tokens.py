@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -80,3 +82,47 @@ def as_grant(token: ApiToken) -> Grant:
         tag=token.tag,
         expires_at=token.expires_at,
     )
+
+
+# WebSocket routes a script may open with its token (an `Authorization:
+# Bearer` header on the upgrade; browsers cannot set it, they log in). Only
+# these: the live-events and console sockets serve pages, not scripts.
+TOKEN_SOCKETS = re.compile(r"^/ws/hosts/[^/]+/storage/[^/]+/upload/$")
+
+
+class TokenScope:
+    """Inside Channels' AuthMiddlewareStack: a WebSocket of TOKEN_SOCKETS that
+    carries an API token is its user's, bounded as the token is
+    (scope["vmdash_who"]); a wrong token, or one on another route, is nobody."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        raw = _bearer(scope)
+        if raw is not None:
+            from channels.db import database_sync_to_async
+            from django.contrib.auth.models import AnonymousUser
+
+            found = None
+            if TOKEN_SOCKETS.match(str(scope.get("path", ""))):
+                found = await database_sync_to_async(_token_and_who)(raw)
+            if found is None:
+                scope = {**scope, "user": AnonymousUser(), "vmdash_who": ANONYMOUS}
+            else:
+                token, who = found
+                scope = {**scope, "user": token.user, "vmdash_who": who, "api_token": token}
+        return await self.inner(scope, receive, send)
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            kind, _sep, raw = value.decode("latin-1").partition(" ")
+            return raw.strip() if kind.lower() == "bearer" else ""
+    return None
+
+
+def _token_and_who(raw: str) -> tuple[ApiToken, Who] | None:
+    token = find(raw)
+    return (token, who_of(token)) if token is not None else None

@@ -63,8 +63,10 @@ class Refused(Exception):
 def _authorize(
     scope: dict[str, Any], host: str, pool_name: str, volume: str, new: bool
 ) -> tuple[HostRef, PoolRef | VolumeRef]:
-    """The door: MANAGE_STORAGE on the pool (a new volume) or on the volume (over it)."""
-    who = door.load_who(scope.get("user"))
+    """The door: MANAGE_STORAGE on the pool (a new volume) or on the volume (over it).
+
+    A script's API token (people/tokens.py TokenScope) brings its own, bounded Who."""
+    who = scope.get("vmdash_who") or door.load_who(scope.get("user"))
     if not who.active:
         raise Refused(_("Log in to upload."))
     try:

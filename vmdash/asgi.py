@@ -13,6 +13,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from people.language import ScopeLanguage  # noqa: E402
+from people.tokens import TokenScope  # noqa: E402
 from vmdash.bodylimit import BodyLimit, limit_daphne  # noqa: E402
 from vmdash.door import SecondFactorGate  # noqa: E402
 from vmdash.routing import websocket_urlpatterns  # noqa: E402
@@ -23,7 +24,9 @@ application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(SecondFactorGate(ScopeLanguage(URLRouter(websocket_urlpatterns))))
+            AuthMiddlewareStack(
+                TokenScope(SecondFactorGate(ScopeLanguage(URLRouter(websocket_urlpatterns))))
+            )
         ),
     }
 )

@@ -5,6 +5,7 @@
     vmdash-cli start lab/web1          (also: shutdown, reboot, pause, resume)
     vmdash-cli stop lab/web1 [--force]
     vmdash-cli console lab/web1        (the URL of its console page)
+    vmdash-cli upload lab/images debian.iso [--name NAME] [--existing]
 
 Exit status: 0 done, 1 the API refused (its sentence on stderr), 2 bad use.
 """
@@ -12,8 +13,13 @@ Exit status: 0 done, 1 the API refused (its sentence on stderr), 2 bad use.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import secrets
+import socket
+import ssl
+import struct
 import sys
 import urllib.error
 import urllib.parse
@@ -100,6 +106,129 @@ def _act(client: Client, op: str, spec: str, confirm: str = "") -> int:
     return 0
 
 
+class Socket:
+    """The least WebSocket client an upload needs (RFC 6455: masked frames out,
+    text, binary, ping and close in), on a plain or TLS socket."""
+
+    def __init__(self, url: str, path: str, token: str, timeout: float = 60) -> None:
+        parts = urllib.parse.urlsplit(url)
+        tls = parts.scheme == "https"
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or (443 if tls else 80)
+        raw = socket.create_connection((host, port), timeout=timeout)
+        self.sock = (
+            ssl.create_default_context().wrap_socket(raw, server_hostname=host) if tls else raw
+        )
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        origin = f"{parts.scheme}://{parts.netloc}"
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {origin}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            got = self.sock.recv(4096)
+            if not got:
+                raise Refused("the server closed the connection before answering")
+            head += got
+        status, _rest = head.split(b"\r\n", 1)
+        if b" 101 " not in status:
+            raise Refused(
+                f"the server refused the upload socket: {status.decode(errors='replace')}"
+            )
+        self.buffer = head.split(b"\r\n\r\n", 1)[1]
+
+    def send(self, data: bytes | str) -> None:
+        opcode, payload = (1, data.encode()) if isinstance(data, str) else (2, data)
+        self._frame(opcode, payload)
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 1 << 16:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = secrets.token_bytes(4)
+        masked = int.from_bytes(payload, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        self.sock.sendall(head + mask + (masked.to_bytes(n, "big") if n else b""))
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            got = self.sock.recv(65536)
+            if not got:
+                raise Refused("the server closed the connection")
+            self.buffer += got
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def receive(self) -> dict[str, Any]:
+        """The next JSON message (pings answered; a close is Refused with its reason)."""
+        while True:
+            first, second = self._read(2)
+            opcode, n = first & 0x0F, second & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self._read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self._read(8))[0]
+            payload = self._read(n)
+            if opcode == 9:
+                self._frame(10, payload)
+            elif opcode == 8:
+                reason = payload[2:].decode(errors="replace") if len(payload) > 2 else ""
+                raise Refused(f"the server closed the upload{': ' + reason if reason else ''}")
+            elif opcode == 1:
+                return dict(json.loads(payload))
+
+    def close(self) -> None:
+        try:
+            self._frame(8, struct.pack("!H", 1000))
+        finally:
+            self.sock.close()
+
+
+def _upload(url: str, token: str, args: argparse.Namespace) -> int:
+    host, _sep, pool = args.pool.partition("/")
+    if not host or not pool:
+        raise SystemExit(f"vmdash-cli: name the pool as HOST/POOL, not {args.pool!r}")
+    size = os.path.getsize(args.file)
+    name = args.name or os.path.basename(args.file)
+    path = f"/ws/hosts/{urllib.parse.quote(host)}/storage/{urllib.parse.quote(pool)}/upload/"
+    ws = Socket(url, path, token)
+    try:
+        ws.send(
+            json.dumps({"type": "start", "volume": name, "size": size, "new": not args.existing})
+        )
+        ready = ws.receive()
+        if ready.get("type") != "ready":
+            raise Refused(str(ready.get("message") or ready))
+        window, chunk = int(ready["window"]), int(ready["chunk"])
+        sent = acked = 0
+        with open(args.file, "rb") as f:
+            while True:
+                while sent - acked < window * chunk and sent < size:
+                    data = f.read(chunk)
+                    ws.send(data)
+                    sent += len(data)
+                answer = ws.receive()
+                if answer.get("type") == "ack":
+                    acked = int(answer["sent"])
+                    print(f"\r{acked * 100 // max(size, 1):3d}% {acked} of {size} bytes",
+                          end="", file=sys.stderr, flush=True)  # fmt: skip
+                elif answer.get("type") == "done":
+                    print(file=sys.stderr)
+                    print(f"{host}/{pool}/{answer.get('volume', name)}: {size} bytes uploaded")
+                    return 0
+                else:
+                    raise Refused(str(answer.get("message") or answer))
+    finally:
+        ws.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vmdash-cli",
@@ -120,6 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     stop.add_argument("--force", action="store_true")
     console = sub.add_parser("console", help="the URL of a VM's console page")
     console.add_argument("vm", metavar="HOST/NAME")
+    upload = sub.add_parser("upload", help="a file into a volume, streamed through libvirt")
+    upload.add_argument("pool", metavar="HOST/POOL")
+    upload.add_argument("file")
+    upload.add_argument("--name", help="the volume's name (default: the file's)")
+    upload.add_argument("--existing", action="store_true", help="into the volume there is")
     args = parser.parse_args(argv)
 
     token = os.environ.get("VMDASH_TOKEN", "")
@@ -130,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list(client, args)
+        if args.command == "upload":
+            return _upload(args.url, token, args)
         if args.command in ACTIONS:
             return _act(client, args.command, args.vm)
         if args.command == "stop":

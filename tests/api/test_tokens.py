@@ -129,3 +129,33 @@ def test_calls_beyond_the_rate_get_429_with_retry_after(bob: User, settings):
     assert int(limited["Retry-After"]) >= 1
     assert "Too many calls" in limited.json()["detail"]
     assert Client().get("/api/v1/me/", **bearer(other)).status_code == 200  # per token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_opens_only_the_upload_socket(bob: User) -> None:
+    """people/tokens.py TokenScope: an upload socket with a token is its user's,
+    bounded as the token is; any other socket with one is nobody's."""
+    import asyncio
+
+    from vmdash.access.models import Role
+
+    role = Role.objects.get(slug="viewer")
+    raw = tokens.issue(ApiToken(user=bob, name="ws", role=role, scope="site"))
+    seen: list[dict[str, object]] = []
+
+    async def inner(scope: dict[str, object], receive: object, send: object) -> None:
+        seen.append(scope)
+
+    async def open_(path: str, value: str) -> dict[str, object]:
+        scope = {"type": "websocket", "path": path, "headers": [(b"authorization", value.encode())]}
+        await tokens.TokenScope(inner)(scope, None, None)
+        return seen[-1]
+
+    upload = asyncio.run(open_("/ws/hosts/lab/storage/images/upload/", f"Bearer {raw}"))
+    assert upload["user"] == bob
+    who = upload["vmdash_who"]
+    assert who.within is not None and who.within.rules[0].actions == frozenset({"view"})
+    events = asyncio.run(open_("/ws/events/", f"Bearer {raw}"))
+    assert not events["user"].is_authenticated
+    wrong = asyncio.run(open_("/ws/hosts/lab/storage/images/upload/", "Bearer vmd_0_0"))
+    assert not wrong["user"].is_authenticated
