@@ -40,6 +40,7 @@ from vmdash.virt import clone as virt_clone
 from vmdash.virt import create, definition, sizing, snapshots
 from vmdash.virt import disks as virt_disks
 from vmdash.virt import domains as virt_domains
+from vmdash.virt import media as virt_media
 from vmdash.virt import nics as virt_nics
 from vmdash.virt.domains import OPS, Disk, Graphics, Nic, Op, Serial
 from vmdash.virt.errors import InvalidInput, VirtError
@@ -658,3 +659,122 @@ def nic_tune(request: HttpRequest, host: str, name: str, mac: str, body: NicTune
                                  body.mac.strip().lower(), body.mode)  # fmt: skip
     return _device(request, host, name, "nic-tune", versions.NICS,
                    lambda h: virt_nics.tune(h, name, mac, wanted))  # fmt: skip
+
+
+# --- CD media, attaching and detaching disks and NICs, link state (live) -----------
+
+
+class MediaIn(Schema):
+    volume: str = Field("", max_length=1000, description="pool/name.iso; empty ejects")
+
+
+class DiskAddIn(Schema):
+    volume: str = Field(..., max_length=1000, description="pool/volume")
+    bus: Literal["virtio", "scsi", "sata", "ide"] = "virtio"
+
+
+class NicAddIn(Schema):
+    network: str = Field(..., max_length=255)
+    model: Literal["virtio", "e1000e", "e1000", "rtl8139"] = "virtio"
+    mac: str = Field("", max_length=17, description="empty: libvirt chooses")
+
+
+class LinkIn(Schema):
+    up: bool
+
+
+class LiveDone(Schema):
+    device: str  # the drive or disk target, or the NIC's MAC
+    live: bool  # the running guest has it now (and the next start keeps it)
+    waiting: bool = False  # a removal the running guest has not let go of yet
+
+
+def _live(
+    request: HttpRequest, host: str, name: str, action: str, reason: str,
+    work: Callable[[HostRef], LiveDone],
+) -> LiveDone:  # fmt: skip
+    """A device change through the door (CHANGE), audited either way, kept as a version."""
+    href, ref = door.domain(door.who(request), host, name, Action.CHANGE)
+    actor = Actor.of_request(request, via="api")
+    done = perform(actor, action, ref, lambda: work(href))
+    remember(href, ref, actor, reason)
+    return done
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/media/{target}/", response=answers(LiveDone, 400),
+    summary="Insert an ISO volume into a CD-ROM drive, or eject it",
+)  # fmt: skip
+def media_change(
+    request: HttpRequest, host: str, name: str, target: str, body: MediaIn
+) -> LiveDone:
+    def work(h: HostRef) -> LiveDone:
+        done = virt_media.change(h, name, target, body.volume)
+        return LiveDone(device=target, live=done.live)
+
+    return _live(request, host, name, "media", versions.MEDIA, work)
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/disks/", response=answers(LiveDone, 400),
+    summary="Attach a volume as a disk (live where the bus allows)",
+)  # fmt: skip
+def disk_add(request: HttpRequest, host: str, name: str, body: DiskAddIn) -> LiveDone:
+    who = door.who(request)
+    door.domain(who, host, name, Action.CHANGE)  # the VM first, then
+    if "/" in body.volume:  # the volume's pool, an object of its own
+        door.pool(who, host, body.volume.partition("/")[0], Action.MANAGE_STORAGE)
+
+    def work(h: HostRef) -> LiveDone:
+        done = virt_disks.add(h, name, body.volume, body.bus)
+        return LiveDone(device=done.target, live=done.live)
+
+    return _live(request, host, name, "disk-add", versions.DISKS, work)
+
+
+@router.delete(
+    "/hosts/{host}/vms/{name}/disks/{target}/", response=answers(LiveDone, 400),
+    summary="Detach a disk (its volume stays)",
+)  # fmt: skip
+def disk_remove(request: HttpRequest, host: str, name: str, target: str) -> LiveDone:
+    def work(h: HostRef) -> LiveDone:
+        done = virt_disks.remove(h, name, target)
+        return LiveDone(device=target, live=done.live, waiting=done.waiting)
+
+    return _live(request, host, name, "disk-remove", versions.DISKS, work)
+
+
+@router.post(
+    "/hosts/{host}/vms/{name}/nics/", response=answers(LiveDone, 400),
+    summary="Add a NIC on a virtual network (live while the VM runs)",
+)  # fmt: skip
+def nic_add(request: HttpRequest, host: str, name: str, body: NicAddIn) -> LiveDone:
+    def work(h: HostRef) -> LiveDone:
+        done = virt_nics.add(h, name, body.network, body.model, body.mac.strip().lower())
+        return LiveDone(device=done.mac, live=done.live)
+
+    return _live(request, host, name, "nic-add", versions.NICS, work)
+
+
+@router.delete(
+    "/hosts/{host}/vms/{name}/nics/{mac}/", response=answers(LiveDone, 400),
+    summary="Remove a NIC",
+)  # fmt: skip
+def nic_remove(request: HttpRequest, host: str, name: str, mac: str) -> LiveDone:
+    def work(h: HostRef) -> LiveDone:
+        done = virt_nics.remove(h, name, mac)
+        return LiveDone(device=mac, live=done.live, waiting=done.waiting)
+
+    return _live(request, host, name, "nic-remove", versions.NICS, work)
+
+
+@router.put(
+    "/hosts/{host}/vms/{name}/nics/{mac}/link/", response=answers(LiveDone, 400),
+    summary="Set a NIC's link up or down",
+)  # fmt: skip
+def nic_link(request: HttpRequest, host: str, name: str, mac: str, body: LinkIn) -> LiveDone:
+    def work(h: HostRef) -> LiveDone:
+        done = virt_nics.set_link(h, name, mac, body.up)
+        return LiveDone(device=mac, live=done.live)
+
+    return _live(request, host, name, "nic-link", versions.NICS, work)

@@ -44,6 +44,10 @@ BODIES = {
     "/demo/vms/": {"name": "matrix-vm", "memory_mib": 2**30},
     "/clone/": {"new_name": "matrix-copy"},
     "/disks/vda/": {"bus": "virtio", "cache": "none"},
+    "/media/vda/": {"volume": ""},
+    "/vms/test/disks/": {"volume": "default-pool/kept.qcow2", "bus": "virtio"},
+    "/vms/test/nics/": {"network": "default"},
+    "/link/": {"up": True},
     "/nics/aa:bb:cc:dd:ee:ff/": {"kind": "network", "source": "default", "model": "e1000"},
     "/volumes/": {"name": "made.qcow2", "size": "1 MiB"},
     "/size/": {"size": "2 MiB"},
@@ -89,6 +93,14 @@ REFUSED_TO_ALL = {
     ("PUT", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/size/"): 409,
     ("GET", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/content/"): 409,
     ("DELETE", "/api/v1/hosts/{host}/pools/{name}/volumes/{volume}/"): 400,  # no confirm
+    # The test driver attaches, detaches and updates no device (409, libvirt's
+    # "not supported"; tests/integration does them on libvirtd); vda is no CD-ROM.
+    ("POST", "/api/v1/hosts/{host}/vms/{name}/disks/"): 409,
+    ("DELETE", "/api/v1/hosts/{host}/vms/{name}/disks/{target}/"): 409,
+    ("POST", "/api/v1/hosts/{host}/vms/{name}/nics/"): 409,
+    ("DELETE", "/api/v1/hosts/{host}/vms/{name}/nics/{mac}/"): 409,
+    ("PUT", "/api/v1/hosts/{host}/vms/{name}/nics/{mac}/link/"): 409,
+    ("PUT", "/api/v1/hosts/{host}/vms/{name}/media/{target}/"): 404,
 }
 
 

@@ -104,3 +104,34 @@ def test_a_nic_that_cannot_be_is_refused(
     answer = post(client, guest.name, "add", **{"network": network, **data})
     assert said in answer
     assert macs(guest.name, "--inactive") == []
+
+
+def test_the_api_plugs_links_and_takes_out_a_nic_of_the_running_guest(
+    local: Host, make_guest: Callable[..., Guest], alice: object, network: str
+) -> None:
+    from people import tokens
+    from people.models import ApiToken
+
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {tokens.issue(ApiToken(user=alice, name='nics'))}")
+    guest = make_guest()
+    start_domain(guest.dom())
+    guest.wait_for_banner()
+    base = f"/api/v1/hosts/local/vms/{guest.name}/nics/"
+    added = api.post(base, {"network": network, "mac": "52:54:00:aa:00:07"},
+                     content_type="application/json")  # fmt: skip
+    assert added.status_code == 200, added.content
+    assert added.json() == {"device": "52:54:00:aa:00:07", "live": True, "waiting": False}
+    assert "52:54:00:aa:00:07" in macs(guest.name) and "52:54:00:aa:00:07" in macs(
+        guest.name, "--inactive"
+    )  # virsh: running and defined
+    down = api.put(f"{base}52:54:00:aa:00:07/link/", {"up": False},
+                   content_type="application/json")  # fmt: skip
+    assert down.status_code == 200 and "down" in virsh(
+        "domif-getlink", guest.name, "52:54:00:aa:00:07"
+    )
+    gone = api.delete(f"{base}52:54:00:aa:00:07/")
+    assert gone.status_code == 200, gone.content
+    assert "52:54:00:aa:00:07" not in macs(guest.name, "--inactive")
+    assert (
+        AuditEntry.objects.filter(action__startswith="nic-", via="api", outcome="ok").count() == 3
+    )
