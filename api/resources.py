@@ -14,6 +14,8 @@ from ninja import Field, Query, Router, Schema
 from api.core import answers
 from api.schemas import AuditOut, HostOut, Me, OpDone, Page, Paging
 from people.models import ApiToken
+from stats.history import HOST_KEY
+from stats.views import series
 from storage import views as storage_views
 from storage.forms import ResizeForm, VolumeForm, errors_text
 from vmdash import door
@@ -495,3 +497,35 @@ def grant_delete(request: HttpRequest, grant: int) -> OpDone:
     record(Actor.of_request(request, via="api"), "grant-delete", ref, Outcome.OK, text,
            object_type="grant", object_name=where)  # fmt: skip
     return OpDone(host=found.host, name=where, done=_("Taken back: %(grant)s.") % {"grant": text})
+
+
+# --- stats ---------------------------------------------------------------------------
+
+
+class StatsOut(Schema):
+    fields: list[str]  # what each point's values are, after its time
+    interval: float  # seconds between samples
+    range: int  # seconds the points cover
+    down: str  # why the host's sampler has no figures now ("" when it has)
+    points: list[list[float | None]]  # [unix time, value per field]
+
+
+StatsRange = Literal["10m", "1h", "24h"]
+
+
+@router.get(
+    "/hosts/{host}/vms/{name}/stats/", response=answers(StatsOut), tags=["Stats"],
+    summary="A VM's CPU, memory, disk and network figures over 10 minutes, an hour or a day",
+)  # fmt: skip
+def vm_stats(request: HttpRequest, host: str, name: str, range: StatsRange = "10m") -> StatsOut:
+    _href, ref = door.domain(door.who(request), host, name)
+    return StatsOut.model_validate(series(ref.host, ref.uuid, range))
+
+
+@router.get(
+    "/hosts/{host}/stats/", response=answers(StatsOut), tags=["Stats"],
+    summary="A host's CPU and memory figures",
+)  # fmt: skip
+def host_stats(request: HttpRequest, host: str, range: StatsRange = "10m") -> StatsOut:
+    ref = door.host(door.who(request), host)
+    return StatsOut.model_validate(series(ref.slug, HOST_KEY, range))

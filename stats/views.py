@@ -29,7 +29,7 @@ from vmdash.virt.domains import known_ref
 RANGES = {"10m": 600, "1h": 3600, "24h": 86400}
 
 
-def _series(host: str, key: str, range_name: str) -> dict[str, object]:
+def series(host: str, key: str, range_name: str) -> dict[str, object]:
     seconds = RANGES.get(range_name, RANGES["10m"])
     points = history().window(host, key, seconds)
     return {
@@ -48,13 +48,13 @@ def _num(value: float | None) -> float | None:
 @require_GET
 def domain_stats(request: HttpRequest, host: str, name: str) -> JsonResponse:
     _, ref = door.domain(door.who(request), host, name, Action.VIEW)
-    return JsonResponse(_series(ref.host, ref.uuid, request.GET.get("range", "10m")))
+    return JsonResponse(series(ref.host, ref.uuid, request.GET.get("range", "10m")))
 
 
 @require_GET
 def host_stats(request: HttpRequest, host: str) -> JsonResponse:
     ref = door.host(door.who(request), host, Action.VIEW)
-    return JsonResponse(_series(ref.slug, HOST_KEY, request.GET.get("range", "10m")))
+    return JsonResponse(series(ref.slug, HOST_KEY, request.GET.get("range", "10m")))
 
 
 TOP = 10

@@ -122,7 +122,8 @@ def expected(persona: str, method: str, path: str) -> int | str:
     if path == "/api/v1/hosts/{host}/vms/":
         return 403  # both see host demo; neither may create on it
     vm_part = "/vms/{name}/" in path
-    if persona == "alice-viewer" and not vm_part and path != "/api/v1/hosts/{host}/":
+    host_wide = ("/api/v1/hosts/{host}/", "/api/v1/hosts/{host}/stats/")
+    if persona == "alice-viewer" and not vm_part and path not in host_wide:
         # networks and pools of demo: the host is seen, its objects are not.
         return "ok" if path.endswith(("/networks/", "/pools/")) else 404
     if method != "GET" or path.endswith(("/xml/", "/console/", "/content/")):
