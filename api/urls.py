@@ -40,9 +40,10 @@ def _open(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | URLReso
     return patterns
 
 
-api_patterns, app_name, namespace = api.urls
+# (not `app_name`: a module-level name Django would take as this include's namespace)
+api_patterns, ninja_app, ninja_namespace = api.urls
 urlpatterns = [
-    path("v1/", (_open(list(api_patterns)), app_name, namespace)),
+    path("v1/", (_open(list(api_patterns)), ninja_app, ninja_namespace)),
     path("schema/", schema, name="api-schema"),
     path("docs/", docs, name="api-docs"),
 ]

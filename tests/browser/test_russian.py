@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.libvirtd]
 # names, units, and the identifiers libvirt reports for devices and formats.
 ALLOWED = {
     *("vmdash", "libvirt", "libvirtd", "virsh", "QEMU", "KVM", "TCG", "VNC", "SPICE", "UUID"),
-    *("MiB", "GiB", "KiB", "TiB", "B", "CPU", "vCPU", "XML", "NAT", "MAC", "IP", "DHCP"),
+    *("MiB", "GiB", "KiB", "TiB", "B", "CPU", "vCPU", "XML", "NAT", "MAC", "IP", "DHCP", "API"),
     *("BIOS", "UEFI", "TPM", "ISO", "CD-ROM", "NVRAM", "OS", "PXE", "DNS", "VLAN", "MTU"),
     *(
         "hvm",
