@@ -13,6 +13,11 @@ urlpatterns = [
     path("users/<str:username>/superuser/", views.user_superuser, name="user-superuser"),
     path("users/<str:username>/password/", views.user_password, name="user-password"),
     path("users/<str:username>/unlock/", views.user_unlock, name="user-unlock"),
+    path(
+        "users/<str:username>/tokens/<str:key>/revoke/",
+        views.user_token_revoke,
+        name="user-token-revoke",
+    ),
     path("users/<str:username>/groups/", views.user_groups, name="user-groups"),
     path(
         "users/<str:username>/two-factor/reset/",

@@ -127,7 +127,21 @@ def _user_context(who: Who, user: User, **forms: object) -> dict[str, object]:
         "two_factor_required": twofactor.required_for(user),
         "may_change": who.superuser or not user.is_superuser,
         "may_super": who.superuser,
+        "tokens": ApiToken.objects.filter(user=user).select_related("role"),
     }
+
+
+@require_POST
+def user_token_revoke(request: HttpRequest, username: str, key: str) -> HttpResponse:
+    """An access manager takes back one of a user's API tokens (a lost laptop, a
+    script that leaked it); only a superuser does so for a superuser."""
+    who = _manager(request)
+    user = _target(who, username)
+    token = get_object_or_404(ApiToken, user=user, key=key)
+    token.delete()
+    _audit(request, "token-revoke", "token", f"{user.get_username()}/{token.name}")
+    messages.success(request, _("Token “%(name)s” is revoked.") % {"name": token.name})
+    return redirect("user-detail", user.get_username())
 
 
 @require_POST

@@ -159,3 +159,17 @@ def test_a_token_opens_only_the_upload_socket(bob: User) -> None:
     assert not events["user"].is_authenticated
     wrong = asyncio.run(open_("/ws/hosts/lab/storage/images/upload/", "Bearer vmd_0_0"))
     assert not wrong["user"].is_authenticated
+
+
+def test_an_access_manager_sees_and_revokes_a_users_tokens(
+    as_alice: Client, as_bob: Client, alice: User, bob: User
+) -> None:
+    raw = made(bob, "laptop")
+    key = ApiToken.objects.get(name="laptop").key
+    page = as_alice.get("/users/bob/").content.decode()
+    assert "laptop" in page and f"vmd_{key}_" in page and raw.split("_", 2)[2] not in page
+    assert as_bob.post(f"/users/bob/tokens/{key}/revoke/").status_code == 403  # not a manager
+    assert as_alice.post(f"/users/bob/tokens/{key}/revoke/").status_code == 302
+    assert Client().get("/api/v1/me/", **bearer(raw)).status_code == 401
+    entry = AuditEntry.objects.get(action="token-revoke")
+    assert (entry.username, entry.object_name) == ("alice", "bob/laptop")
