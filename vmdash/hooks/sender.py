@@ -221,11 +221,20 @@ class Sender:
                     task.add_done_callback(tasks.discard)
                 if later is not None:
                     wait = min(wait, max((later - timezone.now()).total_seconds(), 0.01))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                await self._sleep(wait)
         finally:
             for task in tasks:
                 task.cancel()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Until woken or `seconds` pass. Not asyncio.wait_for: on Python 3.11 it
+        swallows a cancellation that comes as the wake does (gh-86296), and the
+        service's stop then waited for ever for the sender (a test hung so)."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=seconds)
+        finally:
+            waiter.cancel()
 
     async def _send(self, hook_id: int, delivery_id: int) -> None:
         try:
