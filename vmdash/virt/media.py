@@ -12,6 +12,7 @@ of the host to it.
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 
 import libvirt
@@ -94,6 +95,9 @@ def drive_with(drive: DiskXML, path: str) -> str:
     return tostring(disk.node)
 
 
+_TRAY_TRIES = 4  # a busy guest may hold a fresh drive's tray shut for a few seconds
+
+
 def change(host: HostRef, name: str, target: str, volume: str) -> Changed:
     """Insert `volume` ("pool/name") into the drive `target`, or eject it ("").
 
@@ -124,12 +128,15 @@ def change(host: HostRef, name: str, target: str, volume: str) -> Changed:
             # does while it probes, QEMU then answers "Tray of the device is
             # not open"): there is nothing in it to take away from the guest,
             # so insert with FORCE, as `virsh change-media --force` does.
-            try:
-                dom.updateDeviceFlags(
-                    drive_with(drive, path), flags | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
-                )
-            except libvirt.libvirtError as again:
-                raise translate(again, doing) from None
+            forced = flags | libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
+            for attempt in range(_TRAY_TRIES):
+                try:
+                    dom.updateDeviceFlags(drive_with(drive, path), forced)
+                    break
+                except libvirt.libvirtError as again:
+                    if attempt == _TRAY_TRIES - 1 or "tray" not in str(again).lower():
+                        raise translate(again, doing) from None
+                    time.sleep(1)  # QEMU waits for the guest to let the tray open
         return Changed(target, before, path, live)
 
     if volume and "/" not in volume:
