@@ -86,6 +86,9 @@ def test_an_iso_goes_into_the_running_guests_drive_and_out_again(
     guest = make_guest()
     with_cdrom(guest)
     start_domain(guest.dom())
+    # Booted first, as a person would wait: while its kernel probes the drive a
+    # guest keeps the tray shut, and QEMU then refuses the insert (ci41, ci42).
+    guest.wait_for_banner()
     url = f"/hosts/local/domains/{guest.name}/"
     page = client.get(f"{url}devices/").content.decode()
     assert f'value="{pool_name}/tools.iso"' in page and 'data-drive="hdc"' in page
