@@ -31,7 +31,7 @@ from domains.newvm.manage import CloneResult, clone_problem
 from domains.newvm.views import check_pools, errors_line, place_problems, pools_of
 from domains.sizing import MIB, SizingForm, form_errors, initial_sizing, remember, sizing_summary
 from domains.templatetags.domains import LABELS, op_done
-from domains.views import STATE_FILTERS, filtered, list_hosts, read_rows, with_metadata
+from domains.views import LOAD_SORTS, STATE_FILTERS, filtered, list_hosts, read_rows, with_metadata
 from stats.load import loads
 from vmdash import door, jobs
 from vmdash.audit import Actor, Outcome, perform, record
@@ -130,7 +130,9 @@ def vm_list(request: HttpRequest, filters: Query[VmFilters]) -> VmPage:
     query.update({k: str(v) for k, v in filters.dict().items() if v not in ("", None)})
     shown = list_hosts(query, {h.slug for h in hosts})
     rows, errors = read_rows(who, [h.ref for h in hosts if h.slug in shown])
-    rows = filtered(rows, query, loads((d.host, d.uuid) for d in rows))
+    # Every row's load only to sort by it, as the page does.
+    by_load = filters.sort.lstrip("-") in LOAD_SORTS
+    rows = filtered(rows, query, loads((d.host, d.uuid) for d in rows) if by_load else {})
     page = page_of(rows, filters.page, filters.per_page)
     # Titles and descriptions for this page's rows only, as the page reads them.
     items = with_metadata(list(page.items), {h.slug: h.ref for h in hosts if h.slug in shown})
